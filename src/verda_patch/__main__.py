@@ -1,0 +1,3 @@
+from verda_patch.cli import main
+
+main()

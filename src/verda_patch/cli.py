@@ -1,0 +1,268 @@
+"""The click group: global options, errors → exit codes, rich / ``--json`` output.
+
+Command modules are imported only when their command runs, so ``--help`` and a
+plain ``list`` stay fast; the library below never prints, prompts or exits.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from verda_patch import __version__
+from verda_patch.errors import UserError, VerdaError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from verda_patch.config import RepoConfig
+    from verda_patch.store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# name → "module:attribute"; the order here is the order `--help` shows.
+COMMANDS = {
+    "init": "verda_patch.commands.init:init",
+    "demo": "verda_patch.commands.demo:demo",
+    "list": "verda_patch.commands.list:list_",
+    "apply": "verda_patch.commands.apply:apply",
+    "new": "verda_patch.commands.new:new",
+    "cherry-pick": "verda_patch.commands.cherry_pick:cherry_pick",
+    "export": "verda_patch.commands.export:export",
+    "prune": "verda_patch.commands.prune:prune",
+    "base": "verda_patch.commands.base:base",
+    "check": "verda_patch.commands.check:check",
+    "review": "verda_patch.commands.review:review",
+    "archive": "verda_patch.commands.archive:archive",
+    "tag": "verda_patch.commands.tag:tag",
+}
+
+EXIT_BUG = 3
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class App:
+    """What every command shares, carried on click's context object."""
+
+    repo_option: Path | None
+    json: bool
+    verbosity: int
+    _config: RepoConfig | None = field(default=None, repr=False)
+
+    @property
+    def quiet(self) -> bool:
+        return self.verbosity < 0
+
+    @property
+    def root(self) -> Path:
+        return self.config.root
+
+    @property
+    def config(self) -> RepoConfig:
+        if self._config is None:
+            from verda_patch import config
+
+            if self.repo_option is not None:
+                root = self.repo_option.resolve()
+                if not (root / config.BASE_FILE).is_file():
+                    raise UserError(
+                        f"{root} is not a patch repo: it has no {config.BASE_FILE}",
+                        hint="run 'verda-patch init' there, or point --repo at a patch repo",
+                    )
+            else:
+                root = config.find_root(Path.cwd())
+            self._config = config.load(root)
+        return self._config
+
+    @property
+    def store(self) -> Store:
+        from verda_patch.store import Store
+
+        return Store(self.config)
+
+    def projects(self, names: tuple[str, ...] | list[str]) -> list[str]:
+        """Validate project names (exit 2 naming the known ones)."""
+        for name in names:
+            self.config.project(name)
+        return list(names)
+
+    # --- output ---------------------------------------------------------------
+
+    @property
+    def out(self) -> Console:
+        return _console(sys.stdout)
+
+    @property
+    def err(self) -> Console:
+        return _console(sys.stderr)
+
+    def say(self, message: str) -> None:
+        """A progress or status line on stderr (silent with -q or --json)."""
+        if not self.quiet:
+            self.err.print(message, highlight=False)
+
+    def warn(self, message: str) -> None:
+        self.err.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+    def emit_json(self, document: object) -> None:
+        click.echo(json.dumps(document, indent=2, sort_keys=False, default=str))
+
+    @contextmanager
+    def progress(self, description: str) -> Iterator[Callable[[int, int], None]]:
+        """A rich progress bar on stderr when it is a terminal; a no-op otherwise."""
+        if self.quiet or self.json or not sys.stderr.isatty():
+            yield lambda done, total: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=self.err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(description, total=None)
+
+            def update(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            yield update
+
+
+def _console(stream: IO[str]) -> Console:
+    from rich.console import Console
+
+    # Recreated per call: click's CliRunner swaps sys.stdout between invocations.
+    return Console(file=stream, soft_wrap=False, width=None if stream.isatty() else 200)
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+class LazyGroup(click.Group):
+    """Imports a command's module only when that command is looked up."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*self.lazy, *sorted(set(self.commands) - set(self.lazy))]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module_name, attr = self.lazy[cmd_name].split(":")
+            command: click.Command = getattr(importlib.import_module(module_name), attr)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        verbose = bool(ctx.params.get("verbose"))
+        try:
+            return super().invoke(ctx)
+        except VerdaError as exc:
+            _report(exc, ctx.params.get("verbose", 0) > 0)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("verda-patch: interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except BrokenPipeError:
+            # `verda-patch list | head`: the reader left, nothing to report
+            sys.stderr.close()
+            ctx.exit(1)
+        except Exception as exc:
+            if verbose:
+                import traceback
+
+                traceback.print_exc()
+            click.echo(
+                f"verda-patch: internal error: {type(exc).__name__}: {exc}\n"
+                "This is a bug in verda-patch. Re-run with -v for the traceback and report it.",
+                err=True,
+            )
+            ctx.exit(EXIT_BUG)
+
+
+def _relative(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return rel if not rel.startswith("../..") else path
+
+
+def _report(exc: VerdaError, verbose: bool) -> None:
+    if exc.file is not None:
+        exc.file = _relative(str(exc.file))
+    text = str(exc)
+    git_message = getattr(exc, "git_message", "") or getattr(exc, "stderr", "")
+    if verbose:
+        import traceback
+
+        traceback.print_exception(exc)
+    prefix = click.style("error:", fg="red", bold=True)
+    click.echo(f"{prefix} {text}", err=True)
+    if git_message and verbose:
+        click.echo(git_message.rstrip(), err=True)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="VERDA_PATCH_REPO",
+    help="Patch repo (default: the nearest directory above the cwd holding base-commit).",
+)
+@click.option("--json", "json_", is_flag=True, help="Print one JSON document on stdout.")
+@click.option("-v", "--verbose", count=True, help="Log every git call; tracebacks on errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.version_option(__version__, "--version", prog_name="verda-patch")
+@click.pass_context
+def cli(ctx: click.Context, repo: Path | None, json_: bool, verbose: int, quiet: bool) -> None:
+    """Keep downstream OpenStack changes as patch files on pristine upstream.
+
+    A patch repo pins each project's upstream commit in base-commit and keeps
+    changes in patches/<project>/{cherry-pick,general,customs}/. Start with
+    'verda-patch demo' for a tour, or 'verda-patch init' in a new repo.
+
+    Exit status: 0 success, 1 a patch or check failed, 2 bad usage or input.
+    """
+    if verbose:
+        logging.basicConfig(
+            level=logging.DEBUG, format="%(relativeCreated)7.0fms %(name)s: %(message)s"
+        )
+    ctx.obj = App(repo_option=repo, json=json_, verbosity=-1 if quiet or json_ else verbose)
+
+
+def not_available(name: str, issue: str) -> click.Command:
+    """A registered command that is not built yet (exit 2, never a traceback)."""
+
+    @click.command(name, context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def command(args: tuple[str, ...]) -> None:
+        raise UserError(f"'{name}' is not available yet ({issue})")
+
+    command.help = f"(not available yet: {issue})"
+    return command
+
+
+def main() -> None:
+    cli(prog_name="verda-patch")

@@ -1,0 +1,5 @@
+"""`verda-patch demo`."""
+
+from verda_patch.cli import not_available
+
+demo = not_available("demo", "in progress")

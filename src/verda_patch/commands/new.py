@@ -1,0 +1,5 @@
+"""`verda-patch new`."""
+
+from verda_patch.cli import not_available
+
+new = not_available("new", "in progress")

@@ -1,0 +1,111 @@
+"""The exception hierarchy; the CLI maps ``exit_code`` once, at its edge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class VerdaError(Exception):
+    """Base of every error verda-patch raises on purpose.
+
+    ``where`` is the file (and line) the user has to look at, ``hint`` the next
+    step; both are optional so the message stays one line when there is none.
+    """
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: Path | str | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.hint = hint
+
+    @property
+    def where(self) -> str:
+        if self.file is None:
+            return ""
+        return f"{self.file}:{self.line}" if self.line else str(self.file)
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.message}" if self.where else self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class UserError(VerdaError):
+    """Bad usage or bad input: exit 2."""
+
+    exit_code = 2
+
+
+class ConfigError(UserError):
+    """``base-commit`` or ``verda-patch.yaml`` is invalid."""
+
+
+class PatchError(UserError):
+    """A patch or series file cannot be used."""
+
+
+class UpstreamError(UserError):
+    """An upstream URL, ref or commit that cannot be used."""
+
+
+class OperationFailed(VerdaError):
+    """The input was fine but the operation did not succeed: exit 1."""
+
+
+class PatchConflict(OperationFailed):
+    """A patch does not apply; the work tree is left in ``git am``'s state."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        patch: str,
+        paths: tuple[str, ...] = (),
+        git_message: str = "",
+        file: Path | str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, file=file, hint=hint)
+        self.patch = patch
+        self.paths = paths
+        self.git_message = git_message
+
+
+class CheckFailed(OperationFailed):
+    """``check`` found a problem."""
+
+
+class DirtyWorkTree(OperationFailed):
+    """The work tree holds work that no patch file has yet."""
+
+
+class NothingToDo(OperationFailed):
+    """The command found nothing to act on (e.g. ``new`` with no change)."""
+
+
+class Busy(OperationFailed):
+    """Another verda-patch process holds the lock."""
+
+
+class GitError(OperationFailed):
+    """A git process failed where success was expected."""
+
+    def __init__(self, args: list[str], returncode: int, stderr: str, cwd: Path | None) -> None:
+        detail = stderr.strip().splitlines()
+        last = detail[-1] if detail else "(no output)"
+        super().__init__(f"git {' '.join(args[:3])}… failed with exit {returncode}: {last}")
+        self.args_ = args
+        self.returncode = returncode
+        self.stderr = stderr
+        self.cwd = cwd

@@ -1,0 +1,273 @@
+"""The only code that starts git.
+
+Every call takes an argument list and an explicit ``cwd``; nothing here calls
+``os.chdir`` or uses a shell. The environment is built once: ``LC_ALL=C``, the
+caller's ``GIT_*`` variables dropped except transport ones, a fixed committer,
+and (unless ``user_config=True``, used for fetches so proxies and credentials
+still work) the user's global and system config hidden, because a
+``commit.gpgSign`` or ``core.autocrlf`` there must not change our commit ids.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import subprocess
+import time
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from verda_patch.errors import GitError
+
+log = logging.getLogger("verda_patch.git")
+
+COMMITTER_NAME = "verda-patch"
+COMMITTER_EMAIL = "verda-patch@localhost"
+
+# Transports a user may need for fetching; anything else (ext::, fd::) is refused.
+ALLOWED_PROTOCOLS = "file:git:http:https:ssh"
+
+# GIT_* variables that only steer how git reaches a remote; kept so fetches work
+# behind proxies and with the user's ssh setup. Everything else (GIT_DIR,
+# GIT_INDEX_FILE, GIT_AUTHOR_DATE, ...) would redirect or change our output.
+_TRANSPORT_VARS = frozenset(
+    {
+        "GIT_SSH",
+        "GIT_SSH_COMMAND",
+        "GIT_SSH_VARIANT",
+        "GIT_PROXY_COMMAND",
+        "GIT_ASKPASS",
+        "GIT_TERMINAL_PROMPT",
+        "GIT_SSL_NO_VERIFY",
+        "GIT_SSL_CAINFO",
+        "GIT_SSL_CAPATH",
+        "GIT_HTTP_PROXY_AUTHMETHOD",
+        "GIT_HTTP_USER_AGENT",
+        "GIT_HTTP_LOW_SPEED_LIMIT",
+        "GIT_HTTP_LOW_SPEED_TIME",
+        "GIT_CURL_VERBOSE",
+        "GIT_ALLOW_PROTOCOL",
+        "GIT_EXEC_PATH",
+    }
+)
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
+@dataclass(frozen=True)
+class Result:
+    args: tuple[str, ...]
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", "surrogateescape")
+
+    @property
+    def err(self) -> str:
+        return self.stderr.decode("utf-8", "replace")
+
+
+@functools.cache
+def version() -> tuple[int, ...]:
+    """The installed git's version, e.g. (2, 39, 5)."""
+    raw = subprocess.run(
+        ["git", "--version"], capture_output=True, check=True, env=_base_env(False)
+    ).stdout.decode()
+    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", raw)
+    if not match:  # pragma: no cover - every git prints a version
+        return (0,)
+    return tuple(int(part or 0) for part in match.groups())
+
+
+@functools.cache
+def _base_env(user_config: bool) -> Mapping[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in _TRANSPORT_VARS}
+    env["LC_ALL"] = "C"
+    env["LANGUAGE"] = "C"
+    env["GIT_COMMITTER_NAME"] = COMMITTER_NAME
+    env["GIT_COMMITTER_EMAIL"] = COMMITTER_EMAIL
+    env.setdefault("GIT_ALLOW_PROTOCOL", ALLOWED_PROTOCOLS)
+    env["GIT_TERMINAL_PROMPT"] = env.get("GIT_TERMINAL_PROMPT", "0")
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+    env["GIT_PAGER"] = "cat"
+    if not user_config:
+        env["GIT_CONFIG_NOSYSTEM"] = "1"
+        env["GIT_CONFIG_GLOBAL"] = os.devnull
+        env.pop("GIT_ASKPASS", None)
+    return env
+
+
+@functools.cache
+def hermetic_options() -> tuple[str, ...]:
+    """``-c`` settings pinned for every call that writes commits or patch text.
+
+    The global config is already hidden; these also override whatever a repo's
+    own config says, so a mirror made by an older verda-patch behaves the same.
+    """
+    opts = [
+        "core.autocrlf=false",
+        "core.safecrlf=false",
+        "core.hooksPath=" + os.devnull,  # no hook may change or veto our commits
+        "core.quotePath=true",
+        "commit.gpgSign=false",
+        "am.threeWay=false",
+        "am.keepcr=false",
+        "am.messageid=false",
+        "apply.whitespace=nowarn",
+        "gc.auto=0",
+        "maintenance.auto=false",
+        "i18n.commitEncoding=UTF-8",
+        "i18n.logOutputEncoding=UTF-8",
+        "init.defaultBranch=master",
+        "advice.detachedHead=false",
+        "safe.directory=*",
+        "index.version=4",  # prefix-compressed index: smaller to write per am step
+    ]
+    if version() >= (2, 36):
+        opts.append("core.fsync=none")  # scratch trees are rebuilt, never precious
+    if version() >= (2, 40):
+        opts.append("index.skipHash=true")
+    out: list[str] = []
+    for opt in opts:
+        out += ["-c", opt]
+    return tuple(out)
+
+
+def command(args: Sequence[str], *, user_config: bool = False) -> list[str]:
+    """The full argv for a git call."""
+    prefix = [] if user_config else list(hermetic_options())
+    return ["git", *prefix, *args]
+
+
+def environment(
+    extra: Mapping[str, str] | None = None, *, user_config: bool = False
+) -> dict[str, str]:
+    env = dict(_base_env(user_config))
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    input: bytes | None = None,
+    ok: Collection[int] = (0,),
+    env: Mapping[str, str] | None = None,
+    user_config: bool = False,
+) -> Result:
+    """Run git; raise :class:`GitError` unless its exit status is in ``ok``."""
+    argv = command(args, user_config=user_config)
+    started = time.perf_counter()
+    proc = subprocess.run(
+        argv,
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        env=environment(env, user_config=user_config),
+        check=False,
+    )
+    log.debug(
+        "git %s (%.3fs, exit %d) in %s",
+        " ".join(args),
+        time.perf_counter() - started,
+        proc.returncode,
+        cwd,
+    )
+    result = Result(tuple(args), proc.returncode, proc.stdout, proc.stderr)
+    if proc.returncode not in ok:
+        raise GitError(list(args), proc.returncode, result.err, cwd)
+    return result
+
+
+def out(args: Sequence[str], *, cwd: Path, **kwargs: object) -> str:
+    """stdout of a successful call, without the final newline."""
+    return run(args, cwd=cwd, **kwargs).text.rstrip("\n")  # type: ignore[arg-type]
+
+
+def popen(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    user_config: bool = False,
+    stdin: int | None = subprocess.PIPE,
+    stdout: int | None = subprocess.PIPE,
+    stderr: int | None = subprocess.PIPE,
+) -> subprocess.Popen[bytes]:
+    """A long-lived git process (``cat-file --batch``, ``am`` fed on stdin)."""
+    log.debug("git %s (streaming) in %s", " ".join(args), cwd)
+    return subprocess.Popen(
+        command(args, user_config=user_config),
+        cwd=cwd,
+        env=environment(env, user_config=user_config),
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+    )
+
+
+def zsplit(data: bytes) -> list[str]:
+    """Split NUL-terminated output (``-z``) into strings."""
+    text = data.decode("utf-8", "surrogateescape")
+    parts = text.split("\0")
+    if parts and parts[-1] == "":
+        parts.pop()
+    return parts
+
+
+def is_commit(repo: Path, rev: str) -> bool:
+    """Whether ``rev`` names a commit in ``repo``."""
+    res = run(
+        ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"],
+        cwd=repo,
+        ok=(0, 1, 128),
+    )
+    return res.returncode == 0
+
+
+def resolve(repo: Path, rev: str) -> str | None:
+    """The full commit id ``rev`` names in ``repo`` (tags peeled), or None."""
+    res = run(
+        ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"],
+        cwd=repo,
+        ok=(0, 1, 128),
+    )
+    return res.text.strip() if res.returncode == 0 else None
+
+
+class CatFile:
+    """A long-lived ``git cat-file --batch`` reading many objects with one process."""
+
+    def __init__(self, repo: Path) -> None:
+        self._proc = popen(["cat-file", "--batch"], cwd=repo, stderr=subprocess.DEVNULL)
+
+    def read(self, rev: str) -> tuple[str, bytes] | None:
+        """(type, content) of an object, or None when it does not exist."""
+        assert self._proc.stdin and self._proc.stdout
+        self._proc.stdin.write(rev.encode() + b"\n")
+        self._proc.stdin.flush()
+        header = self._proc.stdout.readline().decode()
+        if header.endswith("missing\n") or not header:
+            return None
+        _, kind, size = header.split()
+        data = self._proc.stdout.read(int(size) + 1)[:-1]
+        return kind, data
+
+    def close(self) -> None:
+        if self._proc.stdin:
+            self._proc.stdin.close()
+        self._proc.wait()
+
+    def __enter__(self) -> CatFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
