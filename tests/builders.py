@@ -23,7 +23,13 @@ START = 1_700_000_000  # fixed epoch for the first commit
 
 def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, LC_ALL="C")
+    env.update(
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=os.devnull,
+        LC_ALL="C",
+        GIT_COMMITTER_NAME="Upstream CI",
+        GIT_COMMITTER_EMAIL="ci@upstream.example.org",
+    )
     env.update(extra or {})
     return env
 
