@@ -22,16 +22,17 @@ def list_(app: App, project: str | None) -> None:
     if app.json:
         app.emit_json({"projects": [p.to_json() for p in projects]})
         return
+    from rich.markup import escape
     from rich.table import Table
 
     for listing in projects:
         base = listing.project
-        title = f"{base.name} @ {base.ref or base.commit[:12]}  ({len(listing.patches)} patches)"
+        title = escape(f"{base.name} @ {base.ref or base.commit[:12]}  ({len(listing.patches)} patches)")
         table = Table(title=title, title_justify="left", show_lines=False)
         for column in ("#", "category", "file", "subject", "author", "Change-Id", "files"):
             table.add_column(column, justify="right" if column in ("#", "files") else "left")
         for i, patch in enumerate(listing.patches, 1):
-            table.add_row(
+            cells = (
                 str(i),
                 patch.category,
                 patch.name,
@@ -40,4 +41,5 @@ def list_(app: App, project: str | None) -> None:
                 (patch.change_id or "")[:12],
                 str(len(patch.files)),
             )
+            table.add_row(*(escape(cell) for cell in cells))
         app.out.print(table)

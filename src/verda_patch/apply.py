@@ -1,0 +1,601 @@
+"""Build ``verda/<project>``: the base, one commit per patch, then custom-source.
+
+The whole series goes through **one** ``git am`` fed a generated mailbox on
+stdin; each message gets its ``Verda-Patch: <category>/<file>`` trailer in that
+stream, so no commit is amended afterwards. Committer identity is fixed and the
+committer date is the author date, so the same base and patch files give the
+same commit ids anywhere. A conflict leaves the work tree in ``git am``'s state
+with a state file under ``.verda/state/`` for ``--continue`` / ``--abort``.
+"""
+
+from __future__ import annotations
+
+import email.header
+import email.utils
+import os
+import re
+import shutil
+import stat
+import subprocess
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from verda_patch import git
+from verda_patch.config import RepoConfig
+from verda_patch.errors import (
+    DirtyWorkTree,
+    OperationFailed,
+    PatchConflict,
+    UserError,
+)
+from verda_patch.mirror import Mirror
+from verda_patch.patchfile import TRAILER_KEY, Patch
+from verda_patch.store import Store
+from verda_patch.worktree import WorkTree
+
+Progress = Callable[[int, int], None]
+Notify = Callable[[str], None]
+
+CUSTOM_SOURCE = "custom-source"
+MBOX_FROM = b"From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
+# A plain diff has no author or date; these make its commit reproducible.
+FALLBACK_AUTHOR = (git.COMMITTER_NAME, git.COMMITTER_EMAIL)
+FALLBACK_DATE = "Sat, 1 Jan 2000 00:00:00 +0000"
+_TRAILER_LINE_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*:\s|\(cherry picked from commit )")
+
+AM_ARGS = (
+    "am",
+    "--keep-non-patch",  # strip only [PATCH...] from subjects, as the SPEC says
+    "--committer-date-is-author-date",  # reproducible commit ids
+    "--3way",  # conflicts come with markers the developer can resolve
+    "--no-gpg-sign",
+)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    project: str
+    work_tree: Path
+    branch: str
+    base: str
+    head: str
+    applied: tuple[str, ...]
+    custom_source: bool = False
+    backup_ref: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "project": self.project,
+            "work_tree": str(self.work_tree),
+            "branch": self.branch,
+            "head": self.head,
+            "applied": list(self.applied),
+            "base": self.base,
+            "custom_source": self.custom_source,
+            "backup_ref": self.backup_ref,
+        }
+
+
+@dataclass
+class Hooks:
+    """How the library reports progress; the CLI plugs rich in here."""
+
+    progress: Progress | None = None
+    notify: Notify | None = None
+    fetch_progress: Callable[[str, int, int], None] | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def say(self, message: str) -> None:
+        if self.notify:
+            self.notify(message)
+
+
+# --- the mailbox -------------------------------------------------------------------
+
+
+def _encode_header(value: str) -> str:
+    if value.isascii():
+        return value
+    return email.header.Header(value, "utf-8", maxlinelen=998).encode()
+
+
+def with_trailer(message: str, trailer: str) -> str:
+    """``message`` with ``trailer`` appended to its trailer block (or a new one)."""
+    message = message.rstrip("\n")
+    if not message:
+        return trailer
+    last = message.rsplit("\n\n", 1)[-1].split("\n")
+    in_block = all(_TRAILER_LINE_RE.match(line) or line[:1] in (" ", "\t") for line in last)
+    return f"{message}\n{trailer}" if in_block else f"{message}\n\n{trailer}"
+
+
+def mail(patch: Patch, trailer: str | None = None) -> bytes:
+    """One mailbox message for ``git am``: canonical headers, message, trailer, diff."""
+    name, address = (patch.author_name or "", patch.author_email or "")
+    if not address:
+        name, address = FALLBACK_AUTHOR
+    headers = [
+        f"From: {email.utils.formataddr((_encode_header(name), address))}"
+        if name
+        else f"From: {address}",
+        f"Date: {patch.date or FALLBACK_DATE}",
+        f"Subject: {_encode_header(patch.subject)}",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=UTF-8",
+        "Content-Transfer-Encoding: 8bit",
+    ]
+    body = with_trailer(patch.message, trailer) if trailer else patch.message
+    text = "\n".join(headers) + "\n\n" + (body + "\n" if body else "") + "---\n\n"
+    data = MBOX_FROM + text.encode("utf-8", "surrogateescape") + patch.diff
+    return data if data.endswith(b"\n") else data + b"\n"
+
+
+def trailer_for(patch: Patch) -> str:
+    return f"{TRAILER_KEY}: {patch.file}"
+
+
+def mailbox(patches: Sequence[Patch]) -> Iterator[bytes]:
+    for patch in patches:
+        yield mail(patch, trailer_for(patch))
+
+
+# --- running git am ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AmOutcome:
+    ok: bool
+    applied: int
+    output: str
+
+
+def run_am(
+    repo: Path,
+    messages: Iterator[bytes] | None,
+    total: int,
+    progress: Progress | None = None,
+    *,
+    args: Sequence[str] = AM_ARGS,
+) -> AmOutcome:
+    """Feed ``messages`` to one ``git am`` (or continue one when ``messages`` is None)."""
+    proc = git.popen(
+        list(args),
+        cwd=repo,
+        stdin=subprocess.PIPE if messages is not None else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    writer = None
+    if messages is not None:
+        stdin = proc.stdin
+        assert stdin is not None
+
+        def feed() -> None:
+            try:
+                for chunk in messages:
+                    stdin.write(chunk)
+            except BrokenPipeError:
+                pass  # am stopped early (a conflict); it reports why on stdout
+            finally:
+                with suppress(BrokenPipeError):
+                    stdin.close()
+
+        writer = threading.Thread(target=feed, daemon=True)
+        writer.start()
+    output = []
+    applied = 0
+    try:
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace")
+            output.append(line)
+            if line.startswith("Applying: "):
+                applied += 1
+                if progress:
+                    progress(applied, total)
+        code = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if writer:
+        writer.join()
+    return AmOutcome(code == 0, applied, "".join(output))
+
+
+def _failed_paths(repo: Path, output: str) -> tuple[str, ...]:
+    unmerged = git.zsplit(
+        git.run(["diff", "--name-only", "--diff-filter=U", "-z"], cwd=repo, ok=(0, 1, 128)).stdout
+    )
+    found = list(unmerged)
+    for pattern in (
+        r"^error: patch failed: (.+):\d+$",
+        r"^error: (.+): does not exist in index$",
+        r"^error: (.+): already exists in (?:index|working directory)$",
+        r"^error: (.+): patch does not apply$",
+        r"^CONFLICT \([^)]*\): Merge conflict in (.+)$",
+    ):
+        found += re.findall(pattern, output, re.MULTILINE)
+    return tuple(dict.fromkeys(found))
+
+
+def _reason(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("error: ", "CONFLICT")):
+            return line.removeprefix("error: ")
+    useful = [line for line in lines if not line.startswith(("Applying: ", "hint: "))]
+    return useful[0] if useful else "git am stopped"
+
+
+def _stopped_at(repo: Path) -> int:
+    """The 1-based number of the message ``git am`` stopped at."""
+    try:
+        return int((repo / ".git" / "rebase-apply" / "next").read_text().strip())
+    except (OSError, ValueError):
+        return 0
+
+
+# --- custom-source -----------------------------------------------------------------
+
+
+def custom_files(root: Path, project: str) -> list[tuple[str, Path]]:
+    """Regular files under ``custom-source/<project>``; anything else is refused."""
+    base = root / CUSTOM_SOURCE / project
+    if base.is_symlink():
+        raise UserError("custom-source folder is a symlink", file=base)
+    if not base.is_dir():
+        return []
+    out = []
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+        for name in list(dirnames) + filenames:
+            path = Path(dirpath) / name
+            mode = path.lstat().st_mode
+            rel = path.relative_to(base).as_posix()
+            if stat.S_ISLNK(mode):
+                raise UserError(
+                    "custom-source may hold only regular files; this is a symlink",
+                    file=path,
+                    hint="copy the file it points to instead",
+                )
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                raise UserError("custom-source may hold only regular files", file=path)
+            if name == ".git" or rel.split("/")[0] == ".git":
+                raise UserError("custom-source may not write into .git", file=path)
+            if stat.S_ISREG(mode):
+                out.append((rel, path))
+    return sorted(out)
+
+
+def commit_custom_source(config: RepoConfig, project: str, tree: Path) -> bool:
+    """Copy custom-source over the tree and commit it; False when there is none."""
+    files = custom_files(config.root, project)
+    if not files:
+        return False
+    real_tree = tree.resolve()
+    for rel, source in files:
+        target = tree / rel
+        # a symlink the patch series created must not carry our copy outside the tree
+        if not str(target.parent.resolve()).startswith(str(real_tree)) or target.is_symlink():
+            raise UserError(
+                f"custom-source path '{rel}' would be written through a symlink in the tree",
+                file=source,
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        target.chmod(0o755 if source.stat().st_mode & stat.S_IXUSR else 0o644)
+    git.run(["add", "--force", "--", *[rel for rel, _ in files]], cwd=tree)
+    if git.run(["diff", "--cached", "--quiet"], cwd=tree, ok=(0, 1)).returncode == 0:
+        return False
+    date = git.out(["log", "-1", "--format=%cd", "--date=raw"], cwd=tree)
+    env = {
+        "GIT_AUTHOR_NAME": git.COMMITTER_NAME,
+        "GIT_AUTHOR_EMAIL": git.COMMITTER_EMAIL,
+        "GIT_AUTHOR_DATE": date,
+        "GIT_COMMITTER_DATE": date,
+    }
+    message = (
+        f"Add {CUSTOM_SOURCE}/{project}\n\n{TRAILER_KEY}: {CUSTOM_SOURCE}/{project}\n"
+    )
+    git.run(["commit", "--quiet", "--no-verify", "-m", message], cwd=tree, env=env)
+    return True
+
+
+# --- the engine --------------------------------------------------------------------
+
+
+def verify_chain(tree: WorkTree, base: str, patches: Sequence[Patch]) -> None:
+    """One commit per patch with the right trailer, in order: ``git am`` can skip one."""
+    commits = tree.commits(base)
+    got = [c.trailer for c in commits]
+    want = [patch.file for patch in patches]
+    if got == want:
+        return
+    for i, patch in enumerate(patches):
+        if i >= len(got) or got[i] != patch.file:
+            raise PatchConflict(
+                f"{patch.file} made no commit: its change is already in the tree "
+                "(upstream or an earlier patch has it)",
+                patch=patch.file,
+                file=patch.path,
+                hint=f"remove it (see 'verda-patch prune {tree.project}') or fix the series",
+            )
+    raise OperationFailed(
+        f"the work tree has {len(got)} patch commits, expected {len(want)}",
+        hint=f"re-run 'verda-patch apply --force {tree.project}'",
+    )
+
+
+def _conflict(
+    tree: WorkTree, patches: Sequence[Patch], offset: int, output: str, operation: str
+) -> PatchConflict:
+    number = _stopped_at(tree.path)
+    index = offset + number - 1
+    patch = patches[index] if 0 <= index < len(patches) else None
+    name = patch.file if patch else "(unknown patch)"
+    paths = _failed_paths(tree.path, output)
+    where = f" in {', '.join(paths)}" if paths else ""
+    command = "apply" if operation == "apply" else "base bump"
+    return PatchConflict(
+        f"does not apply{where}: {_reason(output)}",
+        patch=name,
+        paths=paths,
+        git_message=output,
+        file=patch.path if patch else None,
+        hint=(
+            f"resolve in {tree.path}, 'git add' the files, then "
+            f"'verda-patch {command} --continue {tree.project}'; or "
+            f"'verda-patch {command} --abort {tree.project}'"
+        ),
+    )
+
+
+def build(
+    config: RepoConfig,
+    tree: WorkTree,
+    base: str,
+    patches: Sequence[Patch],
+    hooks: Hooks,
+    operation: str = "apply",
+) -> str:
+    """Apply ``patches`` on ``base`` in ``tree`` (already checked out at base)."""
+    total = len(patches)
+    if patches:
+        outcome = run_am(tree.path, mailbox(patches), total, hooks.progress)
+        if not outcome.ok:
+            raise _conflict(tree, patches, 0, outcome.output, operation)
+    return finish(config, tree, base, patches)
+
+
+def finish(config: RepoConfig, tree: WorkTree, base: str, patches: Sequence[Patch]) -> str:
+    verify_chain(tree, base, patches)
+    commit_custom_source(config, tree.project, tree.path)
+    tree.mark_synced()
+    tree.clear_state()
+    head = tree.head()
+    assert head is not None
+    return head
+
+
+def prepare(
+    config: RepoConfig,
+    project: str,
+    hooks: Hooks,
+    *,
+    base: str | None = None,
+) -> tuple[WorkTree, Mirror, str, list[Patch]]:
+    """Parse every patch (bad input fails before anything is touched) and warm the mirror."""
+    proj = config.project(project)
+    patches = Store(config).load(project)
+    commit = base or proj.commit
+    mirror = Mirror.for_project(
+        config, proj, notify=hooks.notify, progress=hooks.fetch_progress
+    ).ensure(commits=(commit,))
+    return WorkTree(config, project), mirror, commit, patches
+
+
+def refuse_if_unsaved(tree: WorkTree, base: str) -> None:
+    changed = tree.status()
+    if changed:
+        more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+        raise DirtyWorkTree(
+            f"{tree.path} has uncommitted changes ({changed[0]}{more})",
+            hint=(
+                f"keep them with 'verda-patch new {tree.project} NAME -c CATEGORY', "
+                "or discard them with --force (a backup ref is saved first)"
+            ),
+        )
+    unsaved = tree.unsaved_commits(base)
+    if unsaved:
+        raise DirtyWorkTree(
+            f"{tree.path} has {len(unsaved)} commit(s) no patch file holds yet "
+            f"(first: {unsaved[0].sha[:12]} {unsaved[0].subject})",
+            hint=(
+                f"keep them with 'verda-patch export {tree.project}' or "
+                f"'verda-patch new {tree.project} NAME -c CATEGORY', or discard them with "
+                "--force (a backup ref is saved first)"
+            ),
+        )
+
+
+def apply_project(
+    config: RepoConfig,
+    project: str,
+    *,
+    force: bool = False,
+    hooks: Hooks | None = None,
+    base: str | None = None,
+    operation: str = "apply",
+    patches: Sequence[Patch] | None = None,
+) -> ApplyResult:
+    """Rebuild the work tree of ``project`` from its base and patch files."""
+    hooks = hooks or Hooks()
+    tree, mirror, commit, loaded = prepare(config, project, hooks, base=base)
+    series = list(patches) if patches is not None else loaded
+    backup_ref = None
+    previous = None
+    if tree.exists():
+        state = tree.read_state()
+        if state and state.get("phase") == "conflict" and not force:
+            raise OperationFailed(
+                f"a '{state.get('operation', 'apply')}' of {project} stopped at a conflict",
+                hint=(
+                    f"finish it with 'verda-patch {state.get('operation', 'apply')} --continue "
+                    f"{project}' or undo it with '--abort'"
+                ),
+            )
+        previous = tree.head()
+        if not force and not (state and state.get("phase") == "applying"):
+            refuse_if_unsaved(tree, commit)
+        if force and previous and (tree.status() or tree.unsaved_commits(commit)):
+            backup_ref = tree.backup()
+            hooks.say(f"saved the old work tree as {backup_ref}")
+        if state and state.get("previous_head"):
+            previous = state["previous_head"]  # an interrupted run: keep the real "before"
+    else:
+        tree.create(mirror)
+    tree.write_state(
+        {
+            "operation": operation,
+            "phase": "applying",
+            "project": project,
+            "base": commit,
+            "previous_head": previous,
+            "previous_synced": tree.synced(),
+            "patches": [p.file for p in series],
+            "backup_ref": backup_ref,
+        }
+    )
+    tree.reset_to(commit)
+    try:
+        head = build(config, tree, commit, series, hooks, operation)
+    except PatchConflict:
+        state = tree.read_state() or {}
+        state["phase"] = "conflict"
+        tree.write_state(state)
+        raise
+    return _result(tree, commit, head, [p.file for p in series], backup_ref)
+
+
+def _state_or_fail(tree: WorkTree, action: str) -> dict[str, object]:
+    state = tree.read_state() if tree.exists() else None
+    if not state:
+        raise UserError(
+            f"no apply of {tree.project} is in progress; nothing to {action}",
+            hint=f"run 'verda-patch apply {tree.project}'",
+        )
+    return state
+
+
+def continue_apply(
+    config: RepoConfig, project: str, hooks: Hooks | None = None
+) -> ApplyResult:
+    """Resume after the user resolved a conflict (``git am --continue`` for them)."""
+    hooks = hooks or Hooks()
+    tree = WorkTree(config, project)
+    state = _state_or_fail(tree, "continue")
+    base = str(state["base"])
+    by_file = {p.file: p for p in Store(config).load(project)}
+    names = [str(n) for n in state.get("patches", [])]  # type: ignore[attr-defined]
+    missing = [n for n in names if n not in by_file]
+    if missing:
+        raise UserError(
+            f"{missing[0]} was removed while the apply was stopped",
+            hint=f"run 'verda-patch apply --abort {project}' and apply again",
+        )
+    series = [by_file[n] for n in names]
+    if tree.am_in_progress():
+        done_before = _stopped_at(tree.path) - 1
+        outcome = run_am(
+            tree.path, None, len(series), hooks.progress, args=("am", "--continue")
+        )
+        if not outcome.ok:
+            if tree.am_in_progress() and _stopped_at(tree.path) - 1 == done_before:
+                raise PatchConflict(
+                    f"still unresolved: {_reason(outcome.output)}",
+                    patch=series[done_before].file,
+                    paths=_failed_paths(tree.path, outcome.output),
+                    git_message=outcome.output,
+                    file=series[done_before].path,
+                    hint="'git add' the resolved files (or 'git am --skip' it) and continue",
+                )
+            raise _conflict(tree, series, 0, outcome.output, str(state.get("operation")))
+    head = finish(config, tree, base, series)
+    backup = state.get("backup_ref")
+    return _result(tree, base, head, names, str(backup) if backup else None)
+
+
+def _result(
+    tree: WorkTree, base: str, head: str, files: Sequence[str], backup_ref: str | None
+) -> ApplyResult:
+    last = tree.commits(base)[-1] if head != base else None
+    return ApplyResult(
+        project=tree.project,
+        work_tree=tree.path,
+        branch=tree.branch,
+        base=base,
+        head=head,
+        applied=tuple(files),
+        custom_source=bool(last and last.trailer == f"{CUSTOM_SOURCE}/{tree.project}"),
+        backup_ref=backup_ref,
+    )
+
+
+def abort_apply(config: RepoConfig, project: str) -> str | None:
+    """Return the work tree to where it was before the stopped run."""
+    tree = WorkTree(config, project)
+    state = _state_or_fail(tree, "abort")
+    if tree.am_in_progress():
+        git.run(["am", "--abort"], cwd=tree.path, ok=(0, 1, 128))
+    previous = state.get("previous_head")
+    if previous:
+        tree.reset_to(str(previous))
+        synced = state.get("previous_synced")
+        if synced:
+            git.run(["update-ref", "refs/verda/synced", str(synced)], cwd=tree.path)
+        tree.clear_state()
+        return str(previous)
+    tree.clear_state()
+    shutil.rmtree(tree.path)
+    return None
+
+
+@contextmanager
+def scratch_tree(
+    config: RepoConfig,
+    project: str,
+    *,
+    base: str | None = None,
+    patches: Sequence[Patch] | None = None,
+    hooks: Hooks | None = None,
+    keep_on_conflict: bool = False,
+) -> Iterator[tuple[WorkTree, str]]:
+    """A throw-away work tree with the series applied; the user's is never touched.
+
+    Yields (tree, head). Used by check, review, archive and cherry-pick.
+    """
+    import tempfile
+
+    hooks = hooks or Hooks()
+    _tree0, mirror, commit, loaded = prepare(config, project, hooks, base=base)
+    series = list(patches) if patches is not None else loaded
+    scratch_root = config.root / ".verda" / "tmp"
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=f"{project}-", dir=scratch_root))
+    shutil.rmtree(path)
+    tree = WorkTree(config, project)
+    tree.path = path
+    tree.state_file = path.with_suffix(".state.json")
+    ok = False
+    try:
+        tree.create(mirror)
+        git.run(["checkout", "--quiet", "-B", tree.branch, commit], cwd=path)
+        head = build(config, tree, commit, series, hooks)
+        ok = True
+        yield tree, head
+    finally:
+        if ok or not keep_on_conflict:
+            shutil.rmtree(path, ignore_errors=True)
+            tree.state_file.unlink(missing_ok=True)

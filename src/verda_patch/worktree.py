@@ -1,0 +1,219 @@
+"""A project's work tree: where it is, what state it is in, and what a rebuild would lose.
+
+The work tree is a git repository of its own under ``.verda/work/<project>``
+that borrows the mirror's objects through ``objects/info/alternates`` (so
+branches of two patch repos sharing one cache never collide). Its branch is
+``verda/<project>``; ``refs/verda/synced`` marks the last commit whose content
+the patch files hold (set by ``apply``, ``new`` and ``export``), so anything
+past it is work a rebuild would lose.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from verda_patch import git
+from verda_patch.config import RepoConfig
+from verda_patch.mirror import Mirror
+from verda_patch.patchfile import TRAILER_KEY
+
+SYNCED_REF = "refs/verda/synced"
+BACKUP_PREFIX = "refs/verda/backup/"
+STATE_DIR = ".verda/state"
+
+
+def branch_name(project: str) -> str:
+    return f"verda/{project}"
+
+
+@contextmanager
+def repo_lock(root: Path, notify: Any = None) -> Iterator[None]:
+    """One verda-patch writer per patch repo at a time; a second one waits, and says so."""
+    lock_dir = root / ".verda"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with (lock_dir / "lock").open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            if notify:
+                notify(f"waiting for {holder} to finish with this patch repo")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"verda-patch pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    subject: str
+    message: str
+
+    @property
+    def trailer(self) -> str | None:
+        """The ``Verda-Patch:`` value: the patch file this commit came from."""
+        for line in reversed(self.message.rstrip("\n").split("\n")):
+            if line.startswith(TRAILER_KEY + ": "):
+                return line[len(TRAILER_KEY) + 2 :].strip()
+            if not line.strip():
+                break
+        return None
+
+
+class WorkTree:
+    """The work tree of one project of one patch repo."""
+
+    def __init__(self, config: RepoConfig, project: str) -> None:
+        self.config = config
+        self.project = project
+        self.path = config.work_tree(project)
+        self.branch = branch_name(project)
+        self.state_file = config.root / STATE_DIR / f"{project}.json"
+
+    # --- reading -----------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return (self.path / ".git" / "HEAD").is_file()
+
+    def git_dir(self) -> Path:
+        return self.path / ".git"
+
+    def head(self) -> str | None:
+        return git.resolve(self.path, "HEAD") if self.exists() else None
+
+    def synced(self) -> str | None:
+        return git.resolve(self.path, SYNCED_REF) if self.exists() else None
+
+    def am_in_progress(self) -> bool:
+        return (self.git_dir() / "rebase-apply").is_dir()
+
+    def status(self) -> list[str]:
+        """Uncommitted changes and untracked files, as ``git status --porcelain`` paths."""
+        res = git.run(
+            ["status", "--porcelain", "-z", "--untracked-files=all", "--ignore-submodules"],
+            cwd=self.path,
+        )
+        return [entry[3:] for entry in git.zsplit(res.stdout) if len(entry) > 3]
+
+    def commits(self, since: str, until: str = "HEAD") -> list[Commit]:
+        """Commits ``since..until`` oldest first, with full messages (one git call)."""
+        res = git.run(
+            ["log", "--reverse", "-z", "--format=%H%x00%s%x00%B", f"{since}..{until}", "--"],
+            cwd=self.path,
+        )
+        fields = res.stdout.decode("utf-8", "surrogateescape").split("\0")
+        out = []
+        for i in range(0, len(fields) - 2, 3):
+            sha = fields[i].strip("\n")
+            if sha:
+                out.append(Commit(sha, fields[i + 1], fields[i + 2]))
+        return out
+
+    def unsaved_commits(self, base: str) -> list[Commit]:
+        """Commits on the branch that no patch file holds yet.
+
+        New commits on top of the last sync are unsaved; so is every commit of a
+        rewritten branch (amend, rebase -i). With no sync record (a work tree
+        from elsewhere) only commits lacking a ``Verda-Patch`` trailer count.
+        """
+        head = self.head()
+        synced = self.synced()
+        if head is None or synced == head:
+            return []
+        if synced and git.run(
+            ["merge-base", "--is-ancestor", synced, head], cwd=self.path, ok=(0, 1)
+        ).returncode == 0:
+            return self.commits(synced, head)
+        if not git.is_commit(self.path, base):
+            return []
+        since_base = self.commits(base, head)
+        return since_base if synced else [c for c in since_base if c.trailer is None]
+
+    # --- writing -----------------------------------------------------------------
+
+    def create(self, mirror: Mirror) -> None:
+        """An empty repository borrowing the mirror's objects."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        git.run(["init", "--quiet", str(self.path)], cwd=self.path.parent)
+        alternates = self.git_dir() / "objects" / "info" / "alternates"
+        alternates.write_text(str((mirror.path / "objects").resolve()) + "\n")
+        # our work trees are rebuilt, not maintained: never let a gc touch them
+        git.run(["config", "gc.auto", "0"], cwd=self.path)
+
+    def mark_synced(self) -> None:
+        git.run(["update-ref", SYNCED_REF, "HEAD"], cwd=self.path)
+
+    def backup(self) -> str:
+        """Save the branch *and* every uncommitted or untracked change as one ref."""
+        head = self.head()
+        assert head is not None
+        index = self.git_dir() / "verda-backup.index"
+        env = {"GIT_INDEX_FILE": str(index)}
+        try:
+            git.run(["read-tree", head], cwd=self.path, env=env)
+            git.run(["add", "-A", "--", "."], cwd=self.path, env=env)
+            tree = git.out(["write-tree"], cwd=self.path, env=env)
+        finally:
+            index.unlink(missing_ok=True)
+        commit = head
+        if tree != git.out(["rev-parse", f"{head}^{{tree}}"], cwd=self.path):
+            commit = git.out(
+                ["commit-tree", tree, "-p", head, "-m", "verda-patch: work tree before --force"],
+                cwd=self.path,
+                env={
+                    "GIT_AUTHOR_NAME": git.COMMITTER_NAME,
+                    "GIT_AUTHOR_EMAIL": git.COMMITTER_EMAIL,
+                },
+            )
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        ref = f"{BACKUP_PREFIX}{self.project}/{stamp}"
+        n = 1
+        while git.resolve(self.path, ref):
+            n += 1
+            ref = f"{BACKUP_PREFIX}{self.project}/{stamp}-{n}"
+        git.run(["update-ref", ref, commit], cwd=self.path)
+        return ref
+
+    def reset_to(self, commit: str) -> None:
+        """Check ``commit`` out on the branch, dropping every local change."""
+        if self.am_in_progress():
+            shutil.rmtree(self.git_dir() / "rebase-apply", ignore_errors=True)
+        git.run(["checkout", "--quiet", "--force", "-B", self.branch, commit], cwd=self.path)
+        git.run(["clean", "-fdq"], cwd=self.path)
+
+    # --- the operation state file ------------------------------------------------
+
+    def read_state(self) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads(self.state_file.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            return {"operation": "unknown", "corrupt": True}
+        return data
+
+    def write_state(self, state: dict[str, Any]) -> None:
+        from verda_patch.store import write_atomic
+
+        write_atomic(self.state_file, json.dumps(state, indent=2).encode())
+
+    def clear_state(self) -> None:
+        self.state_file.unlink(missing_ok=True)
