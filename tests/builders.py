@@ -195,3 +195,26 @@ def sample_upstream(path: Path) -> Upstream:
         f"def weigh_{i}(host):\n    return host.free * {i}\n\n" for i in range(30))})
     up.tag("1.0.0")
     return up
+
+
+def write_series(repo: PatchRepo, up: Upstream, project: str, category: str,
+                 shas: list[str], start: int = 1) -> list[str]:
+    """Write ``git format-patch`` of each commit as NNNN-<subject>.patch; returns file names."""
+    names = []
+    for number, sha in enumerate(shas, start):
+        subject = git(up.path, "log", "-1", "--format=%s", sha)
+        slug = "".join(ch if ch.isalnum() else "-" for ch in subject).strip("-")[:40]
+        name = f"{number:04d}-{slug}.patch"
+        repo.add_patch(project, category, name, up.format_patch(sha))
+        names.append(name)
+    return names
+
+
+def side_commit(up: Upstream, at: str, subject: str, files: Mapping[str, str | bytes | None],
+                **kwargs: object) -> str:
+    """Commit on a throw-away branch at ``at`` (a downstream change made on the base)."""
+    current = git(up.path, "rev-parse", "--abbrev-ref", "HEAD")
+    git(up.path, "checkout", "-q", "--detach", at)
+    sha = up.commit(subject, files, **kwargs)  # type: ignore[arg-type]
+    git(up.path, "checkout", "-q", current)
+    return sha

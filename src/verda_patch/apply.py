@@ -187,21 +187,22 @@ def run_am(
         writer.start()
     output = []
     applied = 0
-    try:
-        for raw in proc.stdout:
-            line = raw.decode("utf-8", "replace")
-            output.append(line)
-            if line.startswith("Applying: "):
-                applied += 1
-                if progress:
-                    progress(applied, total)
-        code = proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    if writer:
-        writer.join()
+    with proc:
+        try:
+            for raw in proc.stdout:
+                line = raw.decode("utf-8", "replace")
+                output.append(line)
+                if line.startswith("Applying: "):
+                    applied += 1
+                    if progress:
+                        progress(applied, total)
+            code = proc.wait()
+        except BaseException:
+            proc.kill()
+            raise
+        finally:
+            if writer:
+                writer.join()
     return AmOutcome(code == 0, applied, "".join(output))
 
 

@@ -85,8 +85,8 @@ def version() -> tuple[int, ...]:
     return tuple(int(part or 0) for part in match.groups())
 
 
-@functools.cache
-def _base_env(user_config: bool) -> Mapping[str, str]:
+def _base_env(user_config: bool) -> dict[str, str]:
+    # Not cached: os.environ may change between calls (tests, embedding callers).
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in _TRANSPORT_VARS}
     env["LC_ALL"] = "C"
     env["LANGUAGE"] = "C"
@@ -148,7 +148,7 @@ def command(args: Sequence[str], *, user_config: bool = False) -> list[str]:
 def environment(
     extra: Mapping[str, str] | None = None, *, user_config: bool = False
 ) -> dict[str, str]:
-    env = dict(_base_env(user_config))
+    env = _base_env(user_config)
     if extra:
         env.update(extra)
     return env
@@ -264,6 +264,8 @@ class CatFile:
     def close(self) -> None:
         if self._proc.stdin:
             self._proc.stdin.close()
+        if self._proc.stdout:
+            self._proc.stdout.close()
         self._proc.wait()
 
     def __enter__(self) -> CatFile:

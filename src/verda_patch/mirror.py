@@ -72,13 +72,6 @@ class Mirror:
         if problem:
             raise UpstreamError(f"{project.name}.{problem}", file=config.root / "base-commit",
                                 line=project.line)
-        if not is_url(location) and not Path(location).exists():
-            raise UpstreamError(
-                f"upstream of '{project.name}' is a path that does not exist: {location}",
-                file=config.root / "base-commit",
-                line=project.line,
-                hint="fix 'upstream:' or clone the upstream there",
-            )
         root = cache_root()
         return cls(location, root / f"{key(location)}.git", notify, progress)
 
@@ -185,6 +178,12 @@ class Mirror:
             self._run_fetch(self.path, still, ok_missing=True)
 
     def _run_fetch(self, repo: Path, commits: tuple[str, ...], ok_missing: bool = False) -> None:
+        if not is_url(self.location) and not Path(self.location).exists():
+            # checked only now: a warm cache must work while the upstream is away
+            raise UpstreamError(
+                f"upstream is a path that does not exist: {self.location}",
+                hint="fix 'upstream:' in base-commit, or clone the upstream there",
+            )
         args = ["fetch", "--quiet" if not self.progress else "--progress", "--prune",
                 "--no-write-fetch-head", "origin"]
         if commits:
@@ -193,17 +192,17 @@ class Mirror:
                          stdout=subprocess.DEVNULL)
         assert proc.stderr is not None
         stderr = bytearray()
-        try:
-            while chunk := proc.stderr.read1(4096):  # type: ignore[attr-defined]
-                stderr += chunk
-                if self.progress and (found := _PROGRESS_RE.findall(chunk)):
-                    phase, done, total = found[-1]
-                    self.progress(phase.decode().strip(), int(done), int(total))
-            code = proc.wait()
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
+        with proc:
+            try:
+                while chunk := proc.stderr.read1(4096):  # type: ignore[attr-defined]
+                    stderr += chunk
+                    if self.progress and (found := _PROGRESS_RE.findall(chunk)):
+                        phase, done, total = found[-1]
+                        self.progress(phase.decode().strip(), int(done), int(total))
+                code = proc.wait()
+            except BaseException:
+                proc.kill()
+                raise
         if code and not ok_missing:
             message = stderr.decode("utf-8", "replace").strip().splitlines()
             raise OperationFailed(

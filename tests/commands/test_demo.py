@@ -1,0 +1,45 @@
+"""`verda-patch demo`: offline, deterministic, leaves a real patch repo."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from tests.builders import git
+from verda_patch.cli import cli
+
+
+def test_demo_builds_and_applies_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("GIT_ALLOW_PROTOCOL", "file")
+    result = CliRunner().invoke(cli, ["demo", str(tmp_path / "d")])
+    assert result.exit_code == 0, result.stderr
+    assert "verda-patch list nova" in result.stdout
+    repo = tmp_path / "d/patch-repo"
+    listing = CliRunner().invoke(cli, ["--repo", str(repo), "--json", "list", "nova"])
+    patches = json.loads(listing.stdout)["projects"][0]["patches"]
+    assert [p["category"] for p in patches] == [
+        "cherry-pick", "cherry-pick", "general", "customs", "customs"]
+    assert patches[0]["cherry_picked_from"]
+    tree = repo / ".verda/work/nova"
+    assert git(tree, "log", "-1", "--format=%s") == "Add custom-source/nova"
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_demo_is_deterministic(tmp_path):
+    heads = []
+    for name in ("one", "two"):
+        result = CliRunner().invoke(cli, ["--json", "demo", str(tmp_path / name)])
+        assert result.exit_code == 0, result.stderr
+        heads.append(json.loads(result.stdout)["apply"]["head"])
+    assert heads[0] == heads[1]
+
+
+def test_demo_never_writes_over_a_directory(tmp_path):
+    target = tmp_path / "taken"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    result = CliRunner().invoke(cli, ["demo", str(target)])
+    assert result.exit_code == 2
+    assert "not empty" in result.stderr
+    assert (target / "keep.txt").read_text() == "mine"
