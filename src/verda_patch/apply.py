@@ -380,6 +380,33 @@ def finish(config: RepoConfig, tree: WorkTree, base: str, patches: Sequence[Patc
     return head
 
 
+def check_paths(patches: Sequence[Patch]) -> None:
+    """Refuse a patch that names a path outside the tree before git sees it.
+
+    git refuses these too, but only once ``git am`` runs; checking here makes
+    it a clear input error (exit 2) naming the patch, with nothing touched.
+    """
+    for patch in patches:
+        for change in patch.files:
+            for path in (change.path, change.old_path):
+                if path and _unsafe(path):
+                    raise UserError(
+                        f"the diff writes outside the project tree: {path!r}",
+                        file=patch.path,
+                        hint="a patch may only touch paths inside the upstream tree",
+                    )
+
+
+def _unsafe(path: str) -> bool:
+    parts = path.replace("\\", "/").split("/")
+    return (
+        path.startswith("/")
+        or ".." in parts
+        or parts[0].lower() == ".git"
+        or any(part.lower() == ".git" for part in parts)
+    )
+
+
 def prepare(
     config: RepoConfig,
     project: str,
@@ -390,6 +417,7 @@ def prepare(
     """Parse every patch (bad input fails before anything is touched) and warm the mirror."""
     proj = config.project(project)
     patches = Store(config).load(project)
+    check_paths(patches)
     commit = base or proj.commit
     mirror = Mirror.for_project(
         config, proj, notify=hooks.notify, progress=hooks.fetch_progress

@@ -184,6 +184,15 @@ class LazyGroup(click.Group):
             # `verda-patch list | head`: the reader left, nothing to report
             sys.stderr.close()
             ctx.exit(1)
+        except OSError as exc:
+            # disk full, permission denied: the environment failed, not verda-patch
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(
+                click.style("error:", fg="red", bold=True)
+                + f" {exc.strerror or exc}{where} (nothing was half-written; fix it and re-run)",
+                err=True,
+            )
+            ctx.exit(1)
         except Exception as exc:
             if verbose:
                 import traceback
@@ -264,5 +273,14 @@ def not_available(name: str, issue: str) -> click.Command:
     return command
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM (a CI job cancelled) unwinds like Ctrl-C, so state files and
+    # temp files are handled by the same code paths
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="verda-patch")

@@ -112,6 +112,16 @@ class Mirror:
                 return sha
         return None
 
+    def refs_intact(self) -> bool:
+        """Every ref points at an object the mirror has (cheap: one batch check)."""
+        refs = git.run(["for-each-ref", "--format=%(objectname)"], cwd=self.path, ok=(0, 128))
+        if refs.returncode:
+            return False
+        check = git.run(
+            ["cat-file", "--batch-check"], cwd=self.path, input=refs.stdout, ok=(0, 128)
+        )
+        return check.returncode == 0 and b" missing" not in check.stdout
+
     # --- writing ---------------------------------------------------------------
 
     def ensure(self, commits: tuple[str, ...] = (), refs: tuple[str, ...] = ()) -> Mirror:
@@ -128,6 +138,10 @@ class Mirror:
             if missing or refs:
                 self._fetch(extra=tuple(missing))
             still = [c for c in commits if not self.has(c)]
+            if still and not self.refs_intact():
+                # objects were deleted under the refs: fetching cannot repair that
+                self._clone()
+                still = [c for c in commits if not self.has(c)]
             if still:
                 raise UpstreamError(
                     f"commit {still[0]} is not in upstream {self.location}",
