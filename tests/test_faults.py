@@ -42,7 +42,7 @@ def test_network_failure_during_fetch_leaves_mirror_usable(repo, monkeypatch):
     newer = repo.up.commit("Upstream moves on", {"README.rst": "new\n"})
     repo.set_base("sample", repo.up, newer)
     monkeypatch.setenv("GIT_ALLOW_PROTOCOL", "none")  # the network is down
-    with pytest.raises(OperationFailed, match="fetching .* failed") as info:
+    with pytest.raises(OperationFailed, match=r"fetching .* failed") as info:
         apply_project(load(repo.path), "sample", force=True)
     assert info.value.exit_code == 1
     assert _mirror(repo).healthy()
