@@ -1,5 +1,123 @@
-"""`verda-patch prune`."""
+"""`verda-patch prune PROJECT [--against REF] [--yes] [--include-customs]`."""
 
-from verda_patch.cli import not_available
+from __future__ import annotations
 
-prune = not_available("prune", "in progress")
+from typing import TYPE_CHECKING
+
+import click
+
+from verda_patch.cli import App, pass_app
+
+if TYPE_CHECKING:
+    from verda_patch.merged import Report, Verdict
+
+_STYLE = {"merged": "green", "partial": "yellow", "absent": "dim"}
+
+
+@click.command()
+@click.argument("project")
+@click.option("--against", metavar="REF",
+              help="Upstream branch, tag or commit to compare with (default: the "
+              "project's branch).")
+@click.option("--yes", is_flag=True, help="Remove the merged patches (default: a dry run).")
+@click.option("--include-customs", is_flag=True,
+              help="Let --yes also remove customs patches that look merged.")
+@click.option("--json", "json_", is_flag=True, hidden=True,
+              help="Same as the global --json.")
+@pass_app
+def prune(
+    app: App, project: str, against: str | None, yes: bool, include_customs: bool, json_: bool
+) -> None:
+    """Find the patches upstream already has; remove them with --yes.
+
+    Each patch is merged (every upstream change it carries is in REF), partial
+    (some are: never removed) or absent, with the evidence: same-commit,
+    cherry-picked-from, change-id, patch-id or reverse-apply, and whether
+    upstream's diff is identical or modified. A dry run unless --yes; customs
+    patches that look merged are only reported unless --include-customs.
+    """
+    from verda_patch import merged
+
+    if json_:
+        app.json, app.verbosity = True, -1
+    app.projects([project])
+    report = merged.detect(app.config, project, against, include_customs=include_customs,
+                           notify=app.say)
+    if yes:
+        from verda_patch.worktree import repo_lock
+
+        with repo_lock(app.root, notify=app.say):
+            report = merged.remove(app.config, report)
+    if app.json:
+        app.emit_json(report.to_json())
+        return
+    _render(app, report)
+
+
+def _evidence(verdict: Verdict) -> str:
+    from rich.markup import escape
+
+    return "\n".join(f"{c.sha[:12]} {escape(c.subject)}" for c in verdict.upstream[:3]) + (
+        f"\n… {len(verdict.upstream) - 3} more" if len(verdict.upstream) > 3 else "")
+
+
+def _diff_note(verdict: Verdict) -> str:
+    """identical / modified, for merges found through upstream commits (not reverse-apply)."""
+    if verdict.status != "merged" or not verdict.upstream:
+        return ""
+    if verdict.identical:
+        return "identical"
+    if verdict.changed_lines:
+        c = verdict.changed_lines
+        return f"modified: {c.patch_only} lines only here, {c.upstream_only} only upstream"
+    return "modified"
+
+
+def _note(verdict: Verdict) -> str:
+    from rich.markup import escape
+
+    if verdict.removed:
+        return "[bold]removed[/]"
+    if verdict.missing:
+        return "missing: " + escape(", ".join(verdict.missing))
+    if verdict.warning:
+        return f"[yellow]{escape(verdict.warning)}[/]"
+    return ""
+
+
+def _render(app: App, report: Report) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    title = (f"{report.project}: {report.base[:12]}..{escape(report.ref)} "
+             f"({report.commit[:12]}, {report.range_commits} upstream commits)")
+    table = Table(title=title, title_justify="left")
+    for column in ("patch", "verdict", "match", "upstream", "diff"):
+        table.add_column(column, no_wrap=column != "upstream")
+    table.add_column("note", ratio=1)
+    for v in report.verdicts:
+        style = _STYLE.get(v.status, "")
+        table.add_row(escape(v.file), f"[{style}]{v.status}[/]", v.match or "",
+                      _evidence(v), _diff_note(v), _note(v))
+    app.out.print(table)
+
+    counts = {s: report.count(s) for s in ("merged", "partial", "absent")}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    app.out.print(f"{len(report.verdicts)} patches: {summary}.", highlight=False)
+    removed = [v for v in report.verdicts if v.removed]
+    if report.applied:
+        for v in removed:
+            app.out.print(f"removed {escape(v.file)}", highlight=False)
+        app.out.print(f"{len(removed)} patch files removed; series files updated.",
+                      highlight=False)
+    elif report.removable:
+        again = f" --against {report.ref}" if report.ref != report.default_ref else ""
+        app.out.print(
+            f"Dry run: nothing removed; 'verda-patch prune {escape(report.project)}{escape(again)}"
+            f" --yes' removes the {len(report.removable)} merged.", highlight=False)
+    for v in report.kept_customs:
+        app.out.print(f"[yellow]kept[/] {escape(v.file)}: customs patch looks merged; "
+                      "check it, then --include-customs --yes removes it", highlight=False)
+    if counts["partial"]:
+        app.out.print(f"{counts['partial']} partial: never removed; drop what upstream has "
+                      "by hand and keep the rest.", highlight=False)

@@ -1,0 +1,763 @@
+"""Which patches upstream has merged — fully, partly or in another form — with evidence.
+
+A patch's *origins* are the upstream changes it carries (SPEC "Merged upstream"):
+the commits its ``(cherry picked from commit X)`` lines cite, grouped so that
+commits sharing a Change-Id (or citing one another: a stable backport chain)
+are one origin; else its own Change-Id(s); else it has none and only its diff
+can tell (patch-id, then a reverse-apply test per file).
+
+Cost grows with ``base..target``, never with patches × history (issue 6). One
+``git log --raw`` over the range indexes every upstream commit by id, by the
+commits it cites, by Change-Id, by the commits it reverts and by the set of
+files it changes — file names only, the header-only trick ``git cherry`` uses.
+Content diffs are made for the few commits that can matter (the evidence found,
+and range commits changing exactly a patch's files) by one ``diff-tree
+--stdin``, and hashed with every patch's diff by one ``patch-id`` process.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from verda_patch import git
+from verda_patch.config import RepoConfig
+from verda_patch.errors import UpstreamError
+from verda_patch.patchfile import CHERRY_RE, Patch
+
+MERGED = "merged"
+PARTIAL = "partial"
+ABSENT = "absent"
+
+SAME_COMMIT = "same-commit"
+CHERRY_PICKED_FROM = "cherry-picked-from"
+CHANGE_ID = "change-id"
+PATCH_ID = "patch-id"
+REVERSE_APPLY = "reverse-apply"
+# Strongest evidence first; a verdict reports the weakest one it rests on.
+MATCH_KINDS = (SAME_COMMIT, CHERRY_PICKED_FROM, CHANGE_ID, PATCH_ID, REVERSE_APPLY)
+
+CUSTOMS = "customs"
+
+# Robust on purpose (issue 6): any case, blanks around the value; a value that is
+# not 'I' + 40 hex digits is no Change-Id at all and is ignored.
+_CHANGE_ID_RE = re.compile(r"^change-id:[ \t]*(i[0-9a-f]{40})[ \t]*$", re.MULTILINE | re.IGNORECASE)
+_REVERTS_RE = re.compile(r"^This reverts commit ([0-9a-f]{7,40})\b", re.MULTILINE)
+_HEX40_RE = re.compile(r"^[0-9a-f]{40}$")
+_SHA_LINE_RE = re.compile(rb"^([0-9a-f]{40})\n", re.MULTILINE)
+_FILE_SPLIT_RE = re.compile(rb"(?m)^(?=diff --git )")
+
+Notify = Callable[[str], None]
+
+
+# --- results -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UpstreamCommit:
+    """One upstream commit as the index sees it."""
+
+    sha: str
+    subject: str
+    merge: bool = False
+    change_ids: tuple[str, ...] = ()
+    cited: tuple[str, ...] = ()
+    reverts: tuple[str, ...] = ()
+    paths: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Origin:
+    """One upstream change a patch carries, and whether the target has it."""
+
+    change_ids: tuple[str, ...]
+    commits: tuple[str, ...]  # cited commits (full ids when the mirror knows them)
+    match: str | None = None  # how it was found; None: not in the target
+    upstream: tuple[str, ...] = ()  # the target's commits that carry it
+    reverted_by: tuple[str, ...] = ()
+
+    @property
+    def present(self) -> bool:
+        return self.match is not None
+
+    def describe(self) -> str:
+        parts = [*(c[:12] for c in self.commits[:2]), *(i[:10] for i in self.change_ids[:1])]
+        text = " / ".join(parts) or "its diff"
+        if self.reverted_by:
+            text += f" (reverted by {self.reverted_by[0][:12]})"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "change_ids": list(self.change_ids),
+            "commits": list(self.commits),
+            "present": self.present,
+            "match": self.match,
+            "upstream": list(self.upstream),
+            "reverted_by": list(self.reverted_by),
+        }
+
+
+@dataclass(frozen=True)
+class ChangedLines:
+    """How a modified merge differs: changed lines only the patch has, only upstream has."""
+
+    patch_only: int
+    upstream_only: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"patch_only": self.patch_only, "upstream_only": self.upstream_only}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the target holds of one patch, and why we think so."""
+
+    file: str
+    category: str
+    subject: str
+    status: str  # merged | partial | absent
+    match: str | None
+    upstream: tuple[UpstreamCommit, ...] = ()
+    identical: bool = False
+    removed: bool = False
+    origins: tuple[Origin, ...] = ()
+    missing: tuple[str, ...] = ()  # origins or files the target lacks (partial)
+    changed_lines: ChangedLines | None = None
+    warning: str | None = None
+
+    @property
+    def customs(self) -> bool:
+        return self.category == CUSTOMS
+
+    def removable(self, include_customs: bool = False) -> bool:
+        """Whether ``--yes`` removes it: merged, and not customs unless asked."""
+        return self.status == MERGED and (include_customs or not self.customs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "status": self.status,
+            "match": self.match,
+            "upstream": [c.sha for c in self.upstream],
+            "identical": self.identical,
+            "removed": self.removed,
+            "category": self.category,
+            "subject": self.subject,
+            "upstream_subjects": [c.subject for c in self.upstream],
+            "changed_lines": self.changed_lines.to_json() if self.changed_lines else None,
+            "missing": list(self.missing),
+            "warning": self.warning,
+            "origins": [o.to_json() for o in self.origins],
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every patch of a project against one upstream commit."""
+
+    project: str
+    ref: str
+    commit: str
+    base: str
+    range_commits: int
+    verdicts: tuple[Verdict, ...]
+    include_customs: bool = False
+    applied: bool = False  # True once --yes removed the removable ones
+    default_ref: str = "master"  # the project's branch, what prune compares with by default
+
+    def count(self, status: str) -> int:
+        return sum(1 for v in self.verdicts if v.status == status)
+
+    @property
+    def removable(self) -> tuple[Verdict, ...]:
+        return tuple(v for v in self.verdicts if v.removable(self.include_customs))
+
+    @property
+    def kept_customs(self) -> tuple[Verdict, ...]:
+        return tuple(v for v in self.verdicts if v.status == MERGED and not v.removable(
+            self.include_customs))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "against": {"ref": self.ref, "commit": self.commit},
+            "base": self.base,
+            "range_commits": self.range_commits,
+            "dry_run": not self.applied,
+            "patches": [v.to_json() for v in self.verdicts],
+            "summary": {
+                MERGED: self.count(MERGED),
+                PARTIAL: self.count(PARTIAL),
+                ABSENT: self.count(ABSENT),
+                "removable": len(self.removable),
+                "removed": sum(1 for v in self.verdicts if v.removed),
+            },
+        }
+
+
+# --- entry points ----------------------------------------------------------------
+
+
+def detect(
+    config: RepoConfig,
+    project: str,
+    against: str | None = None,
+    *,
+    include_customs: bool = False,
+    notify: Notify | None = None,
+) -> Report:
+    """Classify every patch of ``project`` against ``against`` (default: its branch tip)."""
+    from verda_patch.mirror import Mirror
+    from verda_patch.store import Store
+
+    proj = config.project(project)
+    mirror = Mirror.for_project(config, proj, notify=notify)
+    fresh = not mirror.healthy()
+    mirror.ensure(commits=(proj.commit,))
+    ref = against or proj.branch
+    # A branch may have moved since the last fetch; a mirror cloned just now, or a
+    # full commit id the mirror already holds, needs no fetch.
+    if not fresh and not (_HEX40_RE.match(ref) and mirror.has(ref)):
+        mirror.update()
+    target = mirror.resolve(ref)
+    if target is None:
+        raise UpstreamError(
+            f"'{ref}' is not a branch, tag or commit of upstream {mirror.location}",
+            file=config.root / "base-commit",
+            line=proj.line,
+            hint="give --against a branch, tag or commit id the upstream has",
+        )
+    patches = Store(config).load(project)
+    range_commits, verdicts = classify(mirror.path, proj.commit, target, patches)
+    return Report(project, ref, target, proj.commit, range_commits, tuple(verdicts),
+                  include_customs=include_customs, default_ref=proj.branch)
+
+
+def remove(config: RepoConfig, report: Report) -> Report:
+    """Delete the removable patches (merged; customs only if asked) and their series lines."""
+    from verda_patch.store import Store
+
+    doomed = {v.file for v in report.removable}
+    if doomed:
+        Store(config).remove(report.project, sorted(doomed))
+    verdicts = tuple(replace(v, removed=v.file in doomed) for v in report.verdicts)
+    return replace(report, verdicts=verdicts, applied=True)
+
+
+def classify(
+    repo: Path, base: str, target: str, patches: Sequence[Patch]
+) -> tuple[int, list[Verdict]]:
+    """(number of commits in ``base..target``, a verdict per patch in order)."""
+    upstream = _RangeIndex(_log(repo, [f"^{base}", target]))
+    cited = _lookup_cited(repo, [c for p in patches for c in p.cherry_picked_from])
+    plans = [_Plan(patch, _origins(patch, cited)) for patch in patches]
+    for plan in plans:
+        plan.found = [_find(origin, upstream) for origin in plan.origins]
+
+    # One diff-tree + one patch-id for every diff that can matter.
+    wanted: dict[str, None] = {}
+    for plan in plans:
+        for origin in plan.found:
+            wanted.update(dict.fromkeys(origin.upstream))
+        if not plan.origins or not plan.all_found:
+            for origin in plan.found:
+                if origin.present:
+                    continue
+                for sha in origin.commits:
+                    known = cited.get(sha)
+                    if known and not known.merge and known.paths:
+                        wanted[sha] = None
+                        wanted.update(dict.fromkeys(upstream.by_paths.get(known.paths, ())))
+            wanted.update(dict.fromkeys(upstream.by_paths.get(_patch_key(plan.patch), ())))
+    diffs = _diffs(repo, list(wanted))
+    pids = _patch_ids(repo, diffs, [p.diff for p in patches])
+    commit_pid = pids.commits
+    range_by_pid: dict[str, list[str]] = defaultdict(list)
+    for sha in wanted:
+        if sha in upstream.commits and sha in commit_pid:
+            range_by_pid[commit_pid[sha]].append(sha)
+
+    verdicts: list[Verdict] = []
+    needs_apply: list[int] = []
+    for i, plan in enumerate(plans):
+        own_pid = pids.patches.get(i)
+        found = plan.found
+        if plan.origins and not plan.all_found:
+            found = [
+                _by_patch_id(o, cited, commit_pid, range_by_pid, upstream,
+                             own_pid if len(found) == 1 else None)
+                if not o.present else o
+                for o in found
+            ]
+        if not plan.origins:
+            hits = upstream.alive(range_by_pid.get(own_pid, [])) if own_pid else []
+            if not hits:
+                needs_apply.append(i)
+                verdicts.append(_absent(plan.patch))
+                continue
+            found = [Origin((), (), PATCH_ID, tuple(upstream.ordered(hits)))]
+        verdicts.append(_verdict(plan.patch, found, own_pid, commit_pid, diffs, upstream))
+
+    if needs_apply:
+        results = _reverse_apply(repo, target, [patches[i] for i in needs_apply])
+        for i, (ok_files, failed) in zip(needs_apply, results, strict=True):
+            verdicts[i] = _applied_verdict(patches[i], ok_files, failed)
+    return len(upstream.commits), verdicts
+
+
+# --- the range index -------------------------------------------------------------
+
+
+def _norm_change_id(value: str) -> str:
+    return "I" + value[1:].lower()
+
+
+def _parse_commit(sha: str, parents: str, body: str, paths: Iterable[str]) -> UpstreamCommit:
+    return UpstreamCommit(
+        sha=sha,
+        subject=body.split("\n", 1)[0].strip(),
+        merge=len(parents.split()) > 1,
+        change_ids=tuple(dict.fromkeys(_norm_change_id(c) for c in _CHANGE_ID_RE.findall(body))),
+        cited=tuple(dict.fromkeys(CHERRY_RE.findall(body))),
+        reverts=tuple(dict.fromkeys(_REVERTS_RE.findall(body))),
+        paths=frozenset(paths),
+    )
+
+
+def _parse_log(data: bytes) -> list[UpstreamCommit]:
+    """``git log -z --raw --format=%H%x00%P%x00%B`` → commits, newest first.
+
+    Tokens are NUL-separated: id, parents, body, then per changed file a raw
+    header (``:old new oldsha newsha status``) and its path(s).
+    """
+    tokens = data.split(b"\0")
+    out: list[UpstreamCommit] = []
+    i, n = 0, len(tokens)
+    while i + 2 < n:
+        sha = tokens[i].strip().decode("ascii")
+        parents = tokens[i + 1].decode("ascii")
+        body = tokens[i + 2].decode("utf-8", "surrogateescape")
+        i += 3
+        paths: list[str] = []
+        while i < n and tokens[i].lstrip(b"\n").startswith(b":"):
+            header = tokens[i].lstrip(b"\n").decode("ascii", "replace")
+            fields = header.lstrip(":").split()
+            status = fields[-1] if fields else "M"
+            count = 2 if status[:1] in ("R", "C") else 1
+            names = [t.decode("utf-8", "surrogateescape") for t in tokens[i + 1 : i + 1 + count]]
+            i += 1 + count
+            # a mode-only change adds nothing to a patch-id, so it is no part of the key
+            if not header.startswith("::") and status == "M" and fields[2] == fields[3]:
+                continue
+            paths += names
+        out.append(_parse_commit(sha, parents, body, paths))
+    return out
+
+
+_LOG_ARGS = ("log", "-z", "--no-renames", "--raw", "--no-abbrev", "--format=%H%x00%P%x00%B")
+
+
+def _log(repo: Path, revs: list[str], *, stdin: bytes | None = None) -> list[UpstreamCommit]:
+    args = [*_LOG_ARGS, *revs]
+    return _parse_log(git.run(args, cwd=repo, input=stdin).stdout)
+
+
+class _ShaMap:
+    """Commit id → values, where either side may be an abbreviated id (≥ 7 hex)."""
+
+    def __init__(self) -> None:
+        self.full: dict[str, list[str]] = defaultdict(list)
+        self.short: dict[str, list[str]] = defaultdict(list)
+        self._sorted: list[str] | None = None
+
+    def add(self, key: str, value: str) -> None:
+        (self.full if len(key) == 40 else self.short)[key].append(value)
+        self._sorted = None
+
+    def get(self, key: str) -> list[str]:
+        out = list(self.full.get(key, ()))
+        if len(key) == 40:
+            for short, values in self.short.items():
+                if key.startswith(short):
+                    out += values
+            return out
+        if self._sorted is None:
+            self._sorted = sorted(self.full)
+        import bisect
+
+        at = bisect.bisect_left(self._sorted, key)
+        while at < len(self._sorted) and self._sorted[at].startswith(key):
+            out += self.full[self._sorted[at]]
+            at += 1
+        for short, values in self.short.items():
+            if short.startswith(key) or key.startswith(short):
+                out += values
+        return out
+
+
+class _RangeIndex:
+    """``base..target`` indexed by id, cited commit, Change-Id, reverted commit, file set."""
+
+    def __init__(self, commits: list[UpstreamCommit]) -> None:
+        self.commits = {c.sha: c for c in commits}
+        self.position = {c.sha: len(commits) - k for k, c in enumerate(commits)}  # oldest: 1
+        self.ids = _ShaMap()
+        self.citing = _ShaMap()
+        self.reverting = _ShaMap()
+        self.by_change_id: dict[str, list[str]] = defaultdict(list)
+        self.by_paths: dict[frozenset[str], list[str]] = defaultdict(list)
+        for c in commits:
+            self.ids.add(c.sha, c.sha)
+            for x in c.cited:
+                self.citing.add(x, c.sha)
+            for x in c.reverts:
+                self.reverting.add(x, c.sha)
+            for cid in c.change_ids:
+                self.by_change_id[cid].append(c.sha)
+            if not c.merge and c.paths:
+                self.by_paths[c.paths].append(c.sha)
+
+    def ordered(self, shas: Iterable[str]) -> list[str]:
+        return sorted(set(shas), key=lambda s: self.position.get(s, 0))
+
+    def reverted_by(self, sha: str) -> list[str]:
+        """Range commits that revert ``sha`` and are not themselves reverted."""
+        return [r for r in self.reverting.get(sha) if not self.reverting.get(r)]
+
+    def alive(self, shas: Iterable[str]) -> list[str]:
+        return [s for s in shas if not self.reverted_by(s)]
+
+
+# --- origins -----------------------------------------------------------------------
+
+
+def _lookup_cited(repo: Path, cited: list[str]) -> dict[str, UpstreamCommit]:
+    """Cited ids (full or abbreviated) → the mirror's commit, under both spellings."""
+    names = list(dict.fromkeys(cited))
+    if not names:
+        return {}
+    res = git.run(
+        ["cat-file", "--batch-check=%(objectname) %(objecttype)"],
+        cwd=repo,
+        input="".join(f"{n}\n" for n in names).encode(),
+    )
+    resolved: dict[str, str] = {}
+    for name, line in zip(names, res.text.splitlines(), strict=True):
+        parts = line.split()
+        if len(parts) == 2 and parts[1] == "commit":
+            resolved[name] = parts[0]
+    if not resolved:
+        return {}
+    shas = list(dict.fromkeys(resolved.values()))
+    commits = {
+        c.sha: c
+        for c in _log(repo, ["--no-walk=unsorted", "--stdin"],
+                      stdin="".join(f"{s}\n" for s in shas).encode())
+    }
+    out = {name: commits[sha] for name, sha in resolved.items() if sha in commits}
+    out.update(commits)
+    return out
+
+
+def _origins(patch: Patch, cited: dict[str, UpstreamCommit]) -> tuple[Origin, ...]:
+    """Cited commits grouped by Change-Id or citation (one change picked twice is one origin)."""
+    own_ids = tuple(dict.fromkeys(_norm_change_id(c) for c in patch.change_ids))
+    if not patch.cherry_picked_from:
+        return tuple(Origin((cid,), ()) for cid in own_ids)
+    # union-find over cited commits: same Change-Id, or one cites the other
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    def union(a: str, b: str) -> None:
+        parent[find(a)] = find(b)
+
+    members: dict[str, tuple[str, ...]] = {}  # cited name → ids it stands for
+    change_ids: dict[str, tuple[str, ...]] = {}
+    for name in patch.cherry_picked_from:
+        known = cited.get(name)
+        key = known.sha if known else name
+        members[key] = (key, *known.cited) if known else (key,)
+        change_ids[key] = known.change_ids if known else ()
+        find(key)
+    seen_cid: dict[str, str] = {}
+    for key, cids in change_ids.items():
+        for cid in cids:
+            if cid in seen_cid:
+                union(key, seen_cid[cid])
+            seen_cid.setdefault(cid, key)
+    for key, ids in members.items():
+        for other in members:
+            if other != key and any(_same_id(other, x) for x in ids[1:]):
+                union(key, other)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for key in members:
+        groups[find(key)].append(key)
+    origins = []
+    for keys in groups.values():
+        commits = tuple(dict.fromkeys(x for k in keys for x in members[k]))
+        cids = tuple(dict.fromkeys(c for k in keys for c in change_ids[k]))
+        origins.append(Origin(cids, commits))
+    if len(origins) == 1 and own_ids and not origins[0].change_ids:
+        # the one change it carries is the one its own Change-Id names
+        origins[0] = replace(origins[0], change_ids=own_ids[-1:])
+    return tuple(origins)
+
+
+def _same_id(a: str, b: str) -> bool:
+    return a.startswith(b) or b.startswith(a)
+
+
+def _find(origin: Origin, upstream: _RangeIndex) -> Origin:
+    """Provenance only: the same commit, a commit citing it, or its Change-Id."""
+    reverted: list[str] = []
+    for kind, hits in (
+        (SAME_COMMIT, [h for c in origin.commits for h in upstream.ids.get(c)]),
+        (CHERRY_PICKED_FROM, [h for c in origin.commits for h in upstream.citing.get(c)]),
+        (CHANGE_ID, [h for cid in origin.change_ids for h in upstream.by_change_id.get(cid, ())]),
+    ):
+        alive = upstream.alive(hits)
+        if alive:
+            return replace(origin, match=kind, upstream=tuple(upstream.ordered(alive)))
+        reverted += [r for h in hits for r in upstream.reverted_by(h)]
+    return replace(origin, reverted_by=tuple(dict.fromkeys(reverted)))
+
+
+def _by_patch_id(
+    origin: Origin,
+    cited: dict[str, UpstreamCommit],
+    commit_pid: dict[str, str],
+    range_by_pid: dict[str, list[str]],
+    upstream: _RangeIndex,
+    own_pid: str | None,
+) -> Origin:
+    """An origin provenance missed, looked for by the patch-id of its commits (or the patch)."""
+    wanted = {commit_pid[s] for s in origin.commits if s in cited and s in commit_pid}
+    if own_pid:
+        wanted.add(own_pid)
+    hits = upstream.alive(h for pid in wanted for h in range_by_pid.get(pid, ()))
+    if not hits:
+        return origin
+    return replace(origin, match=PATCH_ID, upstream=tuple(upstream.ordered(hits)))
+
+
+@dataclass
+class _Plan:
+    patch: Patch
+    origins: tuple[Origin, ...]
+    found: list[Origin] = field(default_factory=list)
+
+    @property
+    def all_found(self) -> bool:
+        return all(o.present for o in self.found)
+
+
+# --- diffs and patch-ids -------------------------------------------------------------
+
+
+def _patch_key(patch: Patch) -> frozenset[str]:
+    """The files whose content a patch changes, as ``git log --raw --no-renames`` names them."""
+    paths: set[str] = set()
+    for f in patch.files:
+        if f.status == "modified" and not f.binary and not f.added and not f.removed:
+            continue  # mode only
+        paths.add(f.path)
+        if f.status == "renamed" and f.old_path:
+            paths.add(f.old_path)  # --no-renames lists a rename as delete + add
+    return frozenset(paths)
+
+
+def _diffs(repo: Path, shas: list[str]) -> dict[str, bytes]:
+    """Each commit's diff against its first parent, made as ``format-patch`` makes it."""
+    todo = [s for s in shas if s]
+    if not todo:
+        return {}
+    # -M and --binary: what format-patch does, so an unchanged pick has the same patch-id
+    data = git.run(
+        ["diff-tree", "--stdin", "-r", "-p", "-M", "--binary", "--no-color", "--no-ext-diff",
+         "--no-textconv", "--no-relative"],
+        cwd=repo,
+        input="".join(f"{s}\n" for s in todo).encode(),
+    ).stdout
+    wanted = set(todo)
+    out: dict[str, bytes] = {}
+    marks = [m for m in _SHA_LINE_RE.finditer(data) if m.group(1).decode() in wanted]
+    for k, m in enumerate(marks):
+        end = marks[k + 1].start() if k + 1 < len(marks) else len(data)
+        out[m.group(1).decode()] = data[m.end() : end]
+    return out
+
+
+@dataclass(frozen=True)
+class _PatchIds:
+    commits: dict[str, str]
+    patches: dict[int, str]
+
+
+def _patch_ids(repo: Path, diffs: dict[str, bytes], patch_diffs: list[bytes]) -> _PatchIds:
+    """``git patch-id --stable`` of upstream diffs and patch files, in one process."""
+    chunks: list[bytes] = []
+    for sha, diff in diffs.items():
+        chunks += [b"commit ", sha.encode(), b"\n", diff]
+    fake = {f"{0xFFFFFF << 136 | i:040x}": i for i in range(len(patch_diffs))}
+    for name, i in fake.items():
+        diff = patch_diffs[i]
+        chunks += [b"commit ", name.encode(), b"\n", diff if diff.endswith(b"\n") else diff + b"\n"]
+    if not chunks:
+        return _PatchIds({}, {})
+    res = git.run(["patch-id", "--stable"], cwd=repo, input=b"".join(chunks))
+    commits: dict[str, str] = {}
+    patches: dict[int, str] = {}
+    for line in res.text.splitlines():
+        pid, _, name = line.partition(" ")
+        if name in fake:
+            patches[fake[name]] = pid
+        else:
+            commits[name] = pid
+    return _PatchIds(commits, patches)
+
+
+def _changed(diff: bytes) -> Counter[bytes]:
+    """The added and removed lines of a diff, as a multiset (context and positions dropped)."""
+    lines: Counter[bytes] = Counter()
+    in_hunk = False
+    for line in diff.split(b"\n"):
+        if line.startswith(b"@@"):
+            in_hunk = True
+        elif line.startswith(b"diff "):
+            in_hunk = False
+        elif in_hunk and line[:1] in (b"+", b"-"):
+            lines[line.rstrip()] += 1
+    return lines
+
+
+def _changed_lines(patch: Patch, upstream: list[bytes]) -> ChangedLines:
+    ours = _changed(patch.diff)
+    theirs: Counter[bytes] = Counter()
+    for diff in upstream:
+        theirs.update(_changed(diff))
+    return ChangedLines(sum((ours - theirs).values()), sum((theirs - ours).values()))
+
+
+# --- verdicts ----------------------------------------------------------------------------
+
+
+def _absent(patch: Patch, origins: Sequence[Origin] = (), missing: Sequence[str] = ()) -> Verdict:
+    return Verdict(patch.file, patch.category, patch.subject, ABSENT, None,
+                   origins=tuple(origins), missing=tuple(missing))
+
+
+def _customs_warning(patch: Patch, status: str) -> str | None:
+    if patch.category != CUSTOMS or status != MERGED:
+        return None
+    return "customs patch looks merged upstream; kept unless --include-customs"
+
+
+def _verdict(
+    patch: Patch,
+    origins: list[Origin],
+    own_pid: str | None,
+    commit_pid: dict[str, str],
+    diffs: dict[str, bytes],
+    upstream: _RangeIndex,
+) -> Verdict:
+    present = [o for o in origins if o.present]
+    missing = tuple(o.describe() for o in origins if not o.present)
+    if not present:
+        return _absent(patch, origins, missing)
+    status = MERGED if not missing else PARTIAL
+    match = max((o.match for o in present if o.match), key=MATCH_KINDS.index)
+    evidence = upstream.ordered(s for o in present for s in o.upstream)
+    identical = status == MERGED and bool(own_pid) and len(present) == 1 and any(
+        commit_pid.get(s) == own_pid for s in evidence
+    )
+    changed = None
+    if status == MERGED and not identical:
+        # per origin, the upstream commit closest to the patch (a change may land twice)
+        ours = _changed(patch.diff)
+        chosen = []
+        for o in present:
+            candidates = [s for s in o.upstream if s in diffs]
+            if candidates:
+                chosen.append(min(candidates, key=lambda s: sum(
+                    ((ours - _changed(diffs[s])) + (_changed(diffs[s]) - ours)).values())))
+        changed = _changed_lines(patch, [diffs[s] for s in chosen])
+    return Verdict(
+        patch.file, patch.category, patch.subject, status, match,
+        upstream=tuple(upstream.commits[s] for s in evidence if s in upstream.commits),
+        identical=identical,
+        origins=tuple(origins),
+        missing=missing,
+        changed_lines=changed,
+        warning=_customs_warning(patch, status),
+    )
+
+
+def _applied_verdict(patch: Patch, ok_files: list[str], failed: list[str]) -> Verdict:
+    if not ok_files:
+        return _absent(patch)
+    status = PARTIAL if failed else MERGED
+    return Verdict(
+        patch.file, patch.category, patch.subject, status, REVERSE_APPLY,
+        missing=tuple(failed),
+        warning=_customs_warning(patch, status),
+    )
+
+
+# --- reverse-apply -------------------------------------------------------------------------
+
+
+def _file_parts(patch: Patch) -> list[tuple[str, bytes]]:
+    """The patch's diff cut into one piece per file (the whole diff when it has no git headers)."""
+    pieces = [p for p in _FILE_SPLIT_RE.split(patch.diff) if p.strip()]
+    if len(pieces) != len(patch.files) or not patch.diff.startswith(b"diff --git "):
+        return [(", ".join(f.path for f in patch.files), patch.diff)]
+    return [(f.path, piece) for f, piece in zip(patch.files, pieces, strict=True)]
+
+
+def _reverse_apply(
+    repo: Path, target: str, patches: list[Patch]
+) -> list[tuple[list[str], list[str]]]:
+    """Per patch: (files whose change the target tree has, files whose change it lacks).
+
+    ``git apply -R --check --cached`` against a scratch index of the target tree:
+    never a work tree. Per file, so a later upstream edit in one file does not
+    hide the others.
+    """
+    with tempfile.TemporaryDirectory(prefix="verda-prune-") as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        git.run(["read-tree", target], cwd=repo, env=env)
+
+        def reverts(diff: bytes) -> bool:
+            res = git.run(["apply", "--cached", "-R", "--check", "-"], cwd=repo, env=env,
+                          input=diff, ok=(0, 1, 128))
+            return res.returncode == 0
+
+        def check(patch: Patch) -> tuple[list[str], list[str]]:
+            parts = _file_parts(patch)
+            if reverts(patch.diff):
+                return [name for name, _ in parts], []
+            if len(parts) == 1:
+                return [], [parts[0][0]]
+            ok_files: list[str] = []
+            failed: list[str] = []
+            for name, piece in parts:
+                (ok_files if reverts(piece) else failed).append(name)
+            return ok_files, failed
+
+        workers = max(1, min(8, os.cpu_count() or 1, len(patches)))
+        if workers == 1:
+            return [check(p) for p in patches]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(check, patches))
