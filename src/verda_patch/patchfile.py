@@ -1,18 +1,24 @@
 """One patch file → :class:`Patch` (header, message, trailers, files, diff).
 
-The split follows ``git mailinfo``: headers up to the first blank line, the
+The header and message are read the way ``git am --keep-non-patch`` reads them
+(``mailinfo.c``): headers up to the first line that is not one, RFC 2047 words
+decoded, in-body ``From:``/``Subject:``/``Date:`` lines taking precedence, the
 message up to the first *patch break* (a line that is ``---`` plus blanks, starts
-a ``diff -`` header, ``Index:`` or ``--- file``), then the diff. An indented
-``diff --git`` quoted inside a message is therefore part of the message, as git
-sees it. Plain unified diffs (no mail header) take their subject from the file
-name. Anything git could not use raises :class:`PatchError` naming the file.
+a ``diff -`` header, ``Index:`` or ``--- file``). An indented ``diff --git``
+quoted inside a message is therefore part of the message, as git sees it. Text
+that is not UTF-8 is read byte by byte as latin-1, as ``git commit`` stores it.
+The diff is read the way ``git apply`` reads it: file sections, C-quoted names,
+rename/copy/mode headers, hunks counted by their headers, so the diff ends
+exactly where its last hunk does and a format-patch signature is never part of
+it. Plain unified diffs (no mail header) take their subject from the file name.
+Anything git could not use raises :class:`PatchError` naming the file.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import email.header
+import codecs
 import email.utils
 import quopri
 import re
@@ -28,11 +34,22 @@ CHANGE_ID_RE = re.compile(r"^Change-Id:[ \t]*(I[0-9a-fA-F]{40})[ \t]*$", re.MULT
 CHERRY_RE = re.compile(r"\(cherry picked from commit ([0-9a-f]{7,40})\)")
 TRAILER_KEY = "Verda-Patch"
 _MBOX_FROM_RE = re.compile(rb"^From [^\s]+ .*\d\d:\d\d:\d\d")
-_HEADER_RE = re.compile(rb"^([A-Za-z][A-Za-z0-9-]*):[ \t]?(.*)$")
+# mailinfo.c is_rfc2822_header(): any printable ASCII but ':' names a header
+_HEADER_RE = re.compile(rb"^([\x21-\x39\x3b-\x7e]+):(.*)$")
 _MAIL_HEADERS = {b"from", b"subject", b"date"}
-_PATCH_GROUP_RE = re.compile(r"^\[[^\]]*PATCH[^\]]*\]")
-_RE_PREFIX = re.compile(r"^re:", re.IGNORECASE)
+_INBODY_RE = re.compile(rb"^(from|subject|date):", re.IGNORECASE)
+_FORMAT_PATCH_SEPARATOR_RE = re.compile(rb"^From [0-9a-f]{40} Mon Sep 17 00:00:00 2001\n$")
 _NUMBER_PREFIX_RE = re.compile(r"^\d+-")
+_HUNK_RE = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_BINARY_BLOCK_RE = re.compile(rb"^(literal|delta) \d+\n$")
+# git's isspace() (sane_ctype): no \v, no \f, no Unicode spaces
+_SPACE = " \t\n\r"
+_BSPACE = b" \t\n\r"
+_UTF8_NAMES = {"utf-8", "utf8"}
+_C_ESCAPES = {
+    ord("a"): 7, ord("b"): 8, ord("t"): 9, ord("n"): 10, ord("v"): 11,
+    ord("f"): 12, ord("r"): 13, ord('"'): 34, ord("\\"): 92,
+}
 
 
 @dataclass(frozen=True)
@@ -79,7 +96,10 @@ class Patch:
     def author(self) -> str | None:
         if self.author_name is None and self.author_email is None:
             return None
-        return email.utils.formataddr((self.author_name or "", self.author_email or ""))
+        # as git log's "%an <%ae>": formataddr() would RFC 2047-encode a non-ASCII name
+        if not self.author_email:
+            return self.author_name
+        return f"{self.author_name or self.author_email} <{self.author_email}>"
 
     @property
     def iso_date(self) -> str | None:
@@ -88,7 +108,7 @@ class Patch:
             return None
         try:
             parsed: datetime = email.utils.parsedate_to_datetime(self.date)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return self.date
         return parsed.isoformat()
 
@@ -97,41 +117,253 @@ class Patch:
         return self.subject + ("\n\n" + self.message if self.message else "")
 
 
-def _decode_text(raw: bytes, charset: str | None = None) -> str:
-    """Bytes → str as ``git mailinfo`` does: declared charset, else UTF-8, else latin-1."""
-    for candidate in (charset, "utf-8"):
-        if not candidate:
-            continue
-        try:
-            return raw.decode(candidate)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    return raw.decode("latin-1")
+# --- text ---------------------------------------------------------------------
 
 
-def _decode_header(raw: bytes) -> str:
-    text = _decode_text(raw)
-    if "=?" not in text:
-        return text
+def _latin1_byte(exc: UnicodeError) -> tuple[str, int]:
+    assert isinstance(exc, UnicodeDecodeError)
+    return chr(exc.object[exc.start]), exc.start + 1
+
+
+codecs.register_error("verda-patch-latin1", _latin1_byte)
+
+
+def _utf8(raw: bytes) -> str:
+    """UTF-8, each byte that is not read as latin-1: what ``git commit`` stores
+    for such text (``commit.c`` ``verify_utf8``)."""
+    return raw.decode("utf-8", "verda-patch-latin1")
+
+
+def _is_utf8_name(charset: str) -> bool:
+    return charset.lower() in _UTF8_NAMES
+
+
+def _to_utf8(raw: bytes, charset: str, source: Path) -> bytes:
+    """``mailinfo.c`` ``convert_to_utf8``: declared charset → UTF-8; none or UTF-8 stays."""
+    if not charset or _is_utf8_name(charset):
+        return raw
     try:
-        parts = email.header.decode_header(text)
-        return str(email.header.make_header(parts))
-    except (email.errors.HeaderParseError, LookupError, UnicodeDecodeError, binascii.Error):
-        return text
+        return raw.decode(charset).encode("utf-8", "surrogatepass")
+    except LookupError:
+        raise PatchError(
+            f"unknown charset {charset!r}", file=source, hint="git am cannot convert it either"
+        ) from None
+    except UnicodeDecodeError:
+        raise PatchError(
+            f"text is not valid {charset}", file=source, hint="git am cannot convert it either"
+        ) from None
+
+
+def _decode_q(piece: bytes, rfc2047: bool) -> bytes:
+    out = bytearray()
+    i = 0
+    while i < len(piece):
+        c = piece[i]
+        i += 1
+        if c == 0x3D:  # '='
+            if i >= len(piece) or piece[i] == 0x0A:
+                break
+            pair = piece[i : i + 2]
+            if len(pair) == 2 and all(ch in b"0123456789abcdefABCDEF" for ch in pair):
+                out.append(int(pair, 16))
+                i += 2
+                continue
+        if rfc2047 and c == 0x5F:  # '_'
+            c = 0x20
+        out.append(c)
+    return bytes(out)
+
+
+def _decode_b(piece: bytes) -> bytes:
+    out = bytearray()
+    pos = acc = 0
+    for c in piece:
+        if c == 0x2B:
+            v = 62
+        elif c == 0x2F:
+            v = 63
+        elif 0x41 <= c <= 0x5A:
+            v = c - 0x41
+        elif 0x61 <= c <= 0x7A:
+            v = c - 0x61 + 26
+        elif 0x30 <= c <= 0x39:
+            v = c - 0x30 + 52
+        else:
+            continue
+        if pos == 0:
+            acc = v << 2
+        elif pos == 1:
+            out.append((acc | (v >> 4)) & 0xFF)
+            acc = (v & 15) << 4
+        elif pos == 2:
+            out.append((acc | (v >> 2)) & 0xFF)
+            acc = (v & 3) << 6
+        else:
+            out.append((acc | v) & 0xFF)
+            acc = pos = 0
+            continue
+        pos += 1
+    return bytes(out)
+
+
+def _decode_header(raw: bytes, what: str, source: Path) -> bytes:
+    """``mailinfo.c`` ``decode_header``: RFC 2047 words → UTF-8, other bytes kept.
+
+    A malformed encoded word is fatal to ``git am``, so it is a PatchError here.
+    """
+    out = bytearray()
+    pos = 0
+    while (ep := raw.find(b"=?", pos)) >= 0:
+        if ep != pos:
+            chunk = raw[pos:ep]
+            # whitespace between two encoded words is dropped (RFC 2047 6.2)
+            if chunk.strip(_BSPACE) or pos == 0:
+                out += chunk
+        cp = raw.find(b"?", ep + 2)
+        end = raw.find(b"?=", cp + 3) if cp >= 0 else -1
+        kind = raw[cp + 1 : cp + 2].lower() if cp >= 0 else b""
+        if cp < 0 or raw[cp + 2 : cp + 3] != b"?" or end < 0 or kind not in (b"b", b"q"):
+            raise PatchError(
+                f"{what}: header has a malformed RFC 2047 word at {raw[ep:ep + 20]!r}",
+                file=source,
+                hint="git am refuses it too; encode the header or remove the '=?'",
+            )
+        piece = raw[cp + 3 : end]
+        decoded = _decode_b(piece) if kind == b"b" else _decode_q(piece, True)
+        charset = raw[ep + 2 : cp].decode("ascii", "replace")
+        out += _to_utf8(decoded, charset, source)
+        pos = end + 2
+    out += raw[pos:]
+    return bytes(out)
+
+
+def _cleanup_space(text: bytes) -> bytes:
+    """``mailinfo.c`` ``cleanup_space``: every run of git whitespace → one space."""
+    return re.sub(rb"[ \t\n\r]+", b" ", text)
+
+
+def _cleanup_subject(subject: bytes) -> bytes:
+    """``mailinfo.c`` ``cleanup_subject`` with ``-b`` (``git am --keep-non-patch``)."""
+    s = bytearray(subject)
+    at = 0
+    while at < len(s):
+        c = s[at]
+        if c in b"rR":
+            if len(s) > at + 3 and s[at + 1] in b"eE" and s[at + 2] == 0x3A:
+                del s[at : at + 3]
+                continue
+            break
+        if c in b" \t:":
+            del s[at]
+            continue
+        if c == 0x5B:  # '['
+            close = s.find(b"]", at)
+            if close < 0:
+                break
+            if close - at + 1 >= 7 and b"PATCH" in s[at : close + 1]:
+                del s[at : close + 1]
+            else:
+                at = close + 1
+                if at < len(s) and s[at] in _BSPACE:
+                    at += 1
+            continue
+        break
+    return _cleanup_space(bytes(s).strip(_BSPACE))
 
 
 def clean_subject(subject: str) -> str:
-    """Strip ``Re:`` and ``[...PATCH...]`` prefixes, as ``git am --keep-non-patch``."""
-    subject = " ".join(subject.split())
-    while True:
-        stripped = subject.lstrip(" \t:")
-        if _RE_PREFIX.match(stripped):
-            stripped = stripped[3:]
-        elif match := _PATCH_GROUP_RE.match(stripped):
-            stripped = stripped[match.end() :]
-        if stripped == subject:
-            return subject
-        subject = stripped
+    """Strip ``Re:`` and ``[...PATCH...]`` prefixes, as ``git am --keep-non-patch``.
+
+    Other bracket tags (``[doc]``) stay; runs of whitespace become one space.
+    """
+    return _utf8(_cleanup_subject(subject.encode("utf-8", "surrogateescape")))
+
+
+def _parse_from(value: bytes) -> tuple[bytes, bytes]:
+    """(name, email) the way ``mailinfo.c`` ``handle_from`` reads a From: value."""
+    f = bytearray(_unquote_quoted_pair(value))
+    at = f.find(b"@")
+    if at < 0:
+        # parse_bogus_from: "John Doe <johndoe>"
+        bra = value.find(b"<")
+        ket = value.find(b">", bra) if bra >= 0 else -1
+        if ket < 0:
+            return b"", b""
+        mail = value[bra + 1 : ket]
+        return _sane_name(value[:bra].strip(_BSPACE), mail), mail
+    while at > 0:
+        c = f[at - 1]
+        if c in _BSPACE:
+            break
+        if c == 0x3C:  # '<'
+            f[at - 1] = 0x20
+            break
+        at -= 1
+    end = at
+    while end < len(f) and f[end] not in b" \n\t\r\v\f>":
+        end += 1
+    mail = bytes(f[at:end])
+    del f[at : end + (1 if end < len(f) else 0)]
+    name = _cleanup_space(bytes(f)).strip(_BSPACE)
+    if name.startswith(b"(") and name.endswith(b")") and len(name) > 1:
+        name = name[1:-1]
+    return _sane_name(name, mail), mail
+
+
+def _sane_name(name: bytes, mail: bytes) -> bytes:
+    """``get_sane_name``: git uses the address when the name is empty, long or odd."""
+    if not name or len(name) > 60 or any(c in name for c in b"@<>"):
+        return mail
+    return name
+
+
+def _unquote_quoted_pair(value: bytes) -> bytes:
+    """``unquote_quoted_pair``: drop "quotes" and backslashes, keep (comments)."""
+    out = bytearray()
+    i = 0
+
+    def comment(i: int) -> int:
+        out.append(0x28)
+        literal = False
+        while i < len(value):
+            c = value[i]
+            i += 1
+            if literal:
+                literal = False
+            elif c == 0x5C:
+                literal = True
+                continue
+            elif c == 0x28:
+                i = comment(i)
+                continue
+            elif c == 0x29:
+                out.append(0x29)
+                return i
+            out.append(c)
+        return i
+
+    while i < len(value):
+        c = value[i]
+        i += 1
+        if c == 0x22:  # quoted string
+            literal = False
+            while i < len(value):
+                c = value[i]
+                i += 1
+                if literal:
+                    literal = False
+                elif c == 0x5C:
+                    literal = True
+                    continue
+                elif c == 0x22:
+                    break
+                out.append(c)
+            continue
+        if c == 0x28:
+            i = comment(i)
+            continue
+        out.append(c)
+    return bytes(out)
 
 
 def is_patch_break(line: bytes) -> bool:
@@ -140,9 +372,9 @@ def is_patch_break(line: bytes) -> bool:
         return True
     if len(line) < 4 or not line.startswith(b"---"):
         return False
-    if line[3:4] == b" " and len(line) > 4 and not line[4:5].isspace():
+    if line[3:4] == b" " and len(line) > 4 and line[4] not in _BSPACE:
         return True
-    return line[3:].strip() == b""
+    return line[3:].strip(_BSPACE) == b"" and line.endswith(b"\n")
 
 
 def _is_diff_start(lines: list[bytes], i: int) -> bool:
@@ -157,44 +389,89 @@ def _is_diff_start(lines: list[bytes], i: int) -> bool:
 
 
 def subject_from_filename(name: str) -> str:
+    """``0003-fix-quota_rounding.diff`` → ``fix quota rounding``."""
     stem = name[: -len(".patch")] if name.endswith(".patch") else name
     stem = stem[: -len(".diff")] if stem.endswith(".diff") else stem
     return _NUMBER_PREFIX_RE.sub("", stem).replace("-", " ").replace("_", " ").strip() or stem
 
 
-def _split_headers(lines: list[bytes], source: Path) -> tuple[dict[bytes, bytes], int]:
+def _split_lines(data: bytes) -> list[bytes]:
+    """Lines ending in ``\\n`` — only ``\\n`` ends a line, as for git (a lone CR is data)."""
+    parts = data.split(b"\n")
+    return [part + b"\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def _split_headers(lines: list[bytes], start: int) -> tuple[dict[bytes, bytes], int]:
+    """``read_one_header_line``: headers, unfolded, until a line that is not one."""
     headers: dict[bytes, bytes] = {}
-    current: bytes | None = None
-    i = 0
+    i = start
     while i < len(lines):
-        line = lines[i].rstrip(b"\n")
-        i += 1
-        if not line.strip():
-            break
-        if line[:1] in (b" ", b"\t") and current is not None:
-            headers[current] += b" " + line.strip()
-            continue
-        match = _HEADER_RE.match(line)
+        line = lines[i].rstrip(_BSPACE)
+        match = _HEADER_RE.match(line) if line else None
         if not match:
-            # mailinfo ends the header block at the first line that is not a header
-            i -= 1
             break
-        current = match.group(1).lower()
-        headers[current] = match.group(2).strip()
+        i += 1
+        value = match.group(2)
+        while i < len(lines) and lines[i][:1] in (b" ", b"\t"):
+            value += b" " + lines[i][1:].rstrip(_BSPACE)
+            i += 1
+        # later headers win, as for mailinfo (overwrite=1)
+        headers[match.group(1).lower()] = value.lstrip(_BSPACE)
+    if i < len(lines) and not lines[i].strip(_BSPACE):
+        i += 1
     return headers, i
 
 
-def _strip_signature(diff: list[bytes]) -> list[bytes]:
-    """Drop format-patch's ``-- \\n<version>`` signature at the end of the diff."""
-    tail = len(diff)
-    while tail and not diff[tail - 1].strip():
-        tail -= 1
-    for k in range(tail - 1, max(tail - 4, -1), -1):
-        if diff[k] == b"-- \n" and all(
-            re.match(rb"^[\w.\-+ ()]*$", extra.strip()) for extra in diff[k + 1 : tail]
-        ):
-            return diff[:k]
-    return diff
+def _inbody_headers(body: list[bytes]) -> tuple[dict[bytes, bytes], int]:
+    """``check_inbody_header``: From/Subject/Date at the top of the message body."""
+    found: dict[bytes, bytes] = {}
+    key: bytes | None = None
+    value = b""
+
+    def flush() -> None:
+        nonlocal key
+        if key is not None:
+            found[key] = value.split(b":", 1)[1].strip(_BSPACE)
+            key = None
+
+    i = 0
+    while i < len(body):
+        line = body[i]
+        if line == b"\n":
+            i += 1
+            if key is not None:
+                flush()
+                break
+            continue
+        if key is not None and line[:1] in (b" ", b"\t"):
+            value = value.rstrip(b"\n") + line
+            i += 1
+            continue
+        flush()
+        if line.startswith(b">From") and line[5:6] in (b" ", b"\t"):
+            if not _FORMAT_PATCH_SEPARATOR_RE.match(line[1:]):
+                break
+        elif line.startswith(b"[PATCH]") and line[7:8] in (b" ", b"\t", b"\n", b"\r"):
+            found[b"subject"] = line.strip(_BSPACE)
+        elif (m := _INBODY_RE.match(line)) and m.group(1).lower() not in found:
+            key, value = m.group(1).lower(), line
+        else:
+            break
+        i += 1
+    flush()
+    return found, i
+
+
+def _decode_transfer(headers: dict[bytes, bytes], rest: bytes, source: Path) -> bytes:
+    encoding = headers.get(b"content-transfer-encoding", b"").lower()
+    try:
+        if b"base64" in encoding:
+            return base64.b64decode(rest)
+        if b"quoted-printable" in encoding:
+            return quopri.decodestring(rest)
+    except (binascii.Error, ValueError) as exc:
+        raise PatchError(f"undecodable {encoding.decode()} body: {exc}", file=source) from None
+    return rest
 
 
 def parse_bytes(data: bytes, *, source: Path, file: str = "", category: str = "") -> Patch:
@@ -204,40 +481,30 @@ def parse_bytes(data: bytes, *, source: Path, file: str = "", category: str = ""
     if len(data) > MAX_PATCH_BYTES:
         raise PatchError(f"{len(data)} bytes is more than a patch may have", file=source)
     if b"\r" in data:
+        # git am (mailsplit without --keep-cr) drops the CR of every CRLF
         data = data.replace(b"\r\n", b"\n")
     if data and not data.endswith(b"\n"):
         data += b"\n"
-    lines = data.splitlines(keepends=True)
+    lines = _split_lines(data)
 
-    start = 0
-    if lines and _MBOX_FROM_RE.match(lines[0]):
-        start = 1
-    first = _HEADER_RE.match(lines[start].rstrip(b"\n")) if start < len(lines) else None
-    has_header = start == 1 or bool(first and first.group(1).lower() in _MAIL_HEADERS)
-
-    headers: dict[bytes, bytes] = {}
-    body_start = start
-    if has_header:
-        headers, body_start = _split_headers(lines[start:], source)
-        body_start += start
-        if b"from" not in headers and b"subject" not in headers:
-            raise PatchError(
-                "mail header has neither From: nor Subject:",
-                file=source,
-                line=start + 1,
-                hint="write it with 'git format-patch' or as a plain diff",
-            )
-        encoding = headers.get(b"content-transfer-encoding", b"").strip().lower()
-        rest = b"".join(lines[body_start:])
-        try:
-            if encoding == b"quoted-printable":
-                rest = quopri.decodestring(rest)
-            elif encoding == b"base64":
-                rest = base64.b64decode(rest)
-        except (binascii.Error, ValueError) as exc:
-            raise PatchError(f"undecodable {encoding.decode()} body: {exc}", file=source) from None
-        if encoding in (b"quoted-printable", b"base64"):
-            lines = lines[:body_start] + rest.replace(b"\r\n", b"\n").splitlines(keepends=True)
+    pos = 0
+    while pos < len(lines) and not lines[pos].strip(_BSPACE):
+        pos += 1  # mailinfo skips leading blank lines
+    start = pos + 1 if pos < len(lines) and _MBOX_FROM_RE.match(lines[pos]) else pos
+    headers, body_start = _split_headers(lines, start)
+    has_header = start > pos or bool(_MAIL_HEADERS & set(headers))
+    if not has_header:
+        headers, body_start = {}, pos
+    elif b"from" not in headers and b"subject" not in headers:
+        raise PatchError(
+            "mail header has neither From: nor Subject:",
+            file=source,
+            line=start + 1,
+            hint="write it with 'git format-patch' or as a plain diff",
+        )
+    if has_header and b"content-transfer-encoding" in headers:
+        rest = _decode_transfer(headers, b"".join(lines[body_start:]), source)
+        lines = lines[:body_start] + _split_lines(rest.replace(b"\r\n", b"\n"))
 
     # message: up to the first patch break
     msg_end = body_start
@@ -246,58 +513,53 @@ def parse_bytes(data: bytes, *, source: Path, file: str = "", category: str = ""
     diff_start = msg_end
     while diff_start < len(lines) and not _is_diff_start(lines, diff_start):
         diff_start += 1
-    if diff_start >= len(lines):
+    files, diff_end = _scan_diff(lines, diff_start, source)
+    if not files:
         raise PatchError(
             "no diff found",
             file=source,
             hint="a patch file is 'git format-patch' output or a unified diff",
         )
-    diff_lines = _strip_signature(lines[diff_start:])
-    diff = b"".join(diff_lines)
+    diff = b"".join(lines[diff_start:diff_end])
 
-    charset = None
-    ctype = headers.get(b"content-type", b"").decode("latin-1")
-    if m := re.search(r'charset="?([\w.:-]+)"?', ctype, re.IGNORECASE):
-        charset = m.group(1)
-    body = _decode_text(b"".join(lines[body_start:msg_end]), charset)
-
+    body = lines[body_start:msg_end]
     if has_header:
-        subject = _decode_header(headers.get(b"subject", b""))
-        author_raw = _decode_header(headers[b"from"]) if b"from" in headers else None
-        date = _decode_text(headers[b"date"]) if b"date" in headers else None
-        # in-body From:/Subject:/Date: lines override the mail's (git am does the same)
-        body_lines = body.split("\n")
-        while body_lines and (m2 := re.match(r"^(From|Subject|Date):\s*(.*)$", body_lines[0])):
-            key, value = m2.group(1), m2.group(2)
-            if key == "From":
-                author_raw = value
-            elif key == "Subject":
-                subject = value
-            else:
-                date = value
-            body_lines.pop(0)
-        body = "\n".join(body_lines)
-        subject = clean_subject(subject)
-        name, addr = email.utils.parseaddr(author_raw) if author_raw else (None, None)
-        author_name: str | None = name or None
-        author_email: str | None = addr or None
-        if author_raw and not author_email:
-            raise PatchError(
-                f"From: header {author_raw!r} has no e-mail address",
-                file=source,
-                hint="use 'Name <email>'",
-            )
+        inbody, skip = _inbody_headers(body)
+        body = body[skip:]
+        ctype = headers.get(b"content-type", b"").decode("latin-1")
+        m = re.search(r'charset=(?:"([^"]*)"|([^; \t]*))', ctype, re.IGNORECASE)
+        charset = (m.group(1) or m.group(2) or "") if m else ""
+        message = _clean_message(_utf8(_to_utf8(b"".join(body), charset, source)))
+
+        def header(name: bytes) -> bytes | None:
+            raw = inbody.get(name, headers.get(name))
+            return None if raw is None else _decode_header(raw, name.decode().title(), source)
+
+        raw_subject = header(b"subject")
+        subject = _utf8(_cleanup_subject(raw_subject)) if raw_subject is not None else ""
+        raw_date = header(b"date")
+        date = _utf8(_cleanup_space(raw_date).strip(_BSPACE)) if raw_date is not None else None
+        raw_from = header(b"from")
+        author_name = author_email = None
+        if raw_from is not None:
+            name, mail = _parse_from(_cleanup_space(raw_from))
+            if not mail:
+                raise PatchError(
+                    f"From: header {_utf8(raw_from)!r} has no e-mail address",
+                    file=source,
+                    hint="use 'Name <email>'; git am refuses it too",
+                )
+            author_name, author_email = _utf8(name), _utf8(mail)
+        if not subject:
+            first_line, _, remainder = message.partition("\n")
+            subject, message = first_line.strip(_SPACE), _clean_message(remainder)
     else:
+        message = _clean_message(_utf8(b"".join(body)))
         subject = subject_from_filename(source.name)
         author_name = author_email = date = None
-    message = _clean_message(body)
-    if not subject and has_header:
-        first_line, _, remainder = message.partition("\n")
-        subject, message = first_line.strip(), remainder.strip("\n")
     if not subject:
         raise PatchError("empty subject", file=source, hint="give the patch a Subject: line")
 
-    files = _files(diff, source)
     change_ids = tuple(dict.fromkeys(cid for cid in CHANGE_ID_RE.findall(message)))
     cherries = tuple(dict.fromkeys(CHERRY_RE.findall(message)))
     return Patch(
@@ -321,7 +583,7 @@ def _clean_message(body: str) -> str:
     """``git stripspace``: trailing blanks off every line, blank runs folded, ends trimmed."""
     out: list[str] = []
     for line in body.split("\n"):
-        line = line.rstrip()
+        line = line.rstrip(_SPACE)
         if not line and (not out or not out[-1]):
             continue
         out.append(line)
@@ -330,52 +592,284 @@ def _clean_message(body: str) -> str:
     return "\n".join(out)
 
 
-def _files(diff: bytes, source: Path) -> tuple[FileChange, ...]:
-    from unidiff import PatchSet  # imported here: `--help` must not pay for it
-    from unidiff.errors import UnidiffParseError
+# --- the diff, as git apply reads it --------------------------------------------
 
-    text = diff.decode("utf-8", "surrogateescape")
-    try:
-        patch_set = PatchSet(text)
-    except UnidiffParseError as exc:
-        raise PatchError(f"diff does not parse: {exc}", file=source) from None
-    except Exception as exc:  # unidiff raises bare errors on some garbage
-        raise PatchError(f"diff does not parse: {exc}", file=source) from None
-    if not len(patch_set):
-        raise PatchError("diff touches no file", file=source)
-    changes = []
-    for pf in patch_set:
-        path = _strip_prefix(pf.target_file if not pf.is_removed_file else pf.source_file)
-        if pf.is_added_file:
-            status = "added"
-        elif pf.is_removed_file:
-            status = "deleted"
-        elif pf.is_rename:
-            status = "renamed"
+
+def _unquote_c(data: bytes) -> tuple[bytes, int] | None:
+    """A C-quoted name at the start of ``data`` (git ``unquote_c_style``) and its end."""
+    out = bytearray()
+    i = 1
+    while i < len(data):
+        c = data[i]
+        i += 1
+        if c == 0x22:
+            return bytes(out), i
+        if c != 0x5C:
+            out.append(c)
+            continue
+        if i >= len(data):
+            return None
+        c = data[i]
+        i += 1
+        if c in _C_ESCAPES:
+            out.append(_C_ESCAPES[c])
+        elif 0x30 <= c <= 0x33 and re.match(rb"[0-7]{2}", data[i : i + 2]):
+            out.append(int(data[i - 1 : i + 2], 8))
+            i += 2
         else:
-            status = "modified"
-        old = _strip_prefix(pf.source_file) if pf.is_rename else None
-        changes.append(
-            FileChange(
-                path=path,
-                status=status,
-                old_path=old,
-                binary=bool(pf.is_binary_file),
-                old_mode=getattr(pf, "source_mode", None) or None,
-                new_mode=getattr(pf, "target_mode", None) or None,
-                added=pf.added,
-                removed=pf.removed,
-            )
+            return None
+    return None
+
+
+def _strip_component(name: bytes) -> bytes:
+    """``git apply -p1``: drop the ``a/``/``b/`` (or any first) directory."""
+    slash = name.find(b"/")
+    return name[slash + 1 :] if slash >= 0 else name
+
+
+def _header_names(text: bytes) -> tuple[bytes | None, bytes | None]:
+    """The two names of a ``diff --git`` line, or None when they are ambiguous."""
+    if text.startswith(b'"'):
+        first = _unquote_c(text)
+        if first is None or text[first[1] : first[1] + 1] != b" ":
+            return None, None
+        rest = text[first[1] + 1 :]
+        if rest.startswith(b'"'):
+            second = _unquote_c(rest)
+            return (first[0], second[0]) if second and second[1] == len(rest) else (None, None)
+        return first[0], rest
+    if text.endswith(b'"'):
+        k = text.find(b' "')
+        while k >= 0:
+            second = _unquote_c(text[k + 1 :])
+            if second and second[1] == len(text) - k - 1:
+                return text[:k], second[0]
+            k = text.find(b' "', k + 1)
+        return None, None
+    # unquoted: both sides name the same file (git_header_name), "a/X b/X"
+    k = text.find(b" ")
+    while k >= 0:
+        old, new = text[:k], text[k + 1 :]
+        if _strip_component(old) == _strip_component(new):
+            return old, new
+        k = text.find(b" ", k + 1)
+    return None, None
+
+
+def _line_name(line: bytes, prefix_len: int) -> bytes:
+    """The name on a ``---``/``+++`` line (quoted, or up to a tab and timestamp)."""
+    text = line[prefix_len:].rstrip(b"\n")
+    if text.startswith(b'"'):
+        quoted = _unquote_c(text)
+        if quoted:
+            return quoted[0]
+    return text.split(b"\t", 1)[0].rstrip(b" ")
+
+
+def _path(name: bytes | None, strip: bool) -> str | None:
+    if name is None or name == b"/dev/null":
+        return None
+    return (_strip_component(name) if strip else name).decode("utf-8", "surrogateescape")
+
+
+def _hunks(lines: list[bytes], i: int, source: Path) -> tuple[int, int, int]:
+    """Count the hunks starting at ``lines[i]``; (end, added, removed)."""
+    added = removed = 0
+    while i < len(lines) and lines[i].startswith(b"@@ "):
+        m = _HUNK_RE.match(lines[i])
+        if not m:
+            raise PatchError("malformed hunk header", file=source, line=i + 1)
+        old = int(m.group(2)) if m.group(2) is not None else 1
+        new = int(m.group(4)) if m.group(4) is not None else 1
+        header_line = i + 1
+        i += 1
+        while old > 0 or new > 0:
+            line = lines[i] if i < len(lines) else b""
+            kind = line[:1]
+            if kind == b" " or line == b"\n":
+                old -= 1
+                new -= 1
+            elif kind == b"-":
+                old -= 1
+                removed += 1
+            elif kind == b"+":
+                new -= 1
+                added += 1
+            elif kind != b"\\":
+                raise PatchError(
+                    f"corrupt patch: the hunk of line {header_line} ends early",
+                    file=source,
+                    line=i + 1,
+                    hint="git apply refuses it too; regenerate the patch",
+                )
+            if old < 0 or new < 0:
+                raise PatchError(
+                    f"corrupt patch: the hunk of line {header_line} has more lines than "
+                    "its header counts",
+                    file=source,
+                    line=i + 1,
+                )
+            i += 1
+        while i < len(lines) and lines[i].startswith(b"\\"):
+            i += 1  # "\ No newline at end of file"
+    return i, added, removed
+
+
+def _binary(lines: list[bytes], i: int, source: Path) -> int:
+    """Skip a ``GIT binary patch`` body (forward and optional reverse block)."""
+    for block in range(2):
+        if i >= len(lines) or not _BINARY_BLOCK_RE.match(lines[i]):
+            if block == 0:
+                raise PatchError("unrecognized binary patch", file=source, line=i + 1)
+            break
+        i += 1
+        while i < len(lines) and lines[i] != b"\n":
+            i += 1
+        i = min(i + 1, len(lines))
+    return i
+
+
+# the extended header lines of a "diff --git" section (apply.c parse_git_diff_header)
+_GIT_HEADERS = tuple(
+    (prefix.encode(), prefix.strip())
+    for prefix in (
+        "old mode ", "new mode ", "deleted file mode ", "new file mode ",
+        "rename from ", "rename to ", "rename old ", "rename new ", "copy from ", "copy to ",
+        "similarity index ", "dissimilarity index ", "index ", "--- ", "+++ ",
+    )
+)
+
+
+def _git_section(lines: list[bytes], i: int, source: Path) -> tuple[FileChange | None, int]:
+    """One ``diff --git`` section; (None, next line) when it is only that line."""
+    header_line = i + 1
+    old_name, new_name = _header_names(lines[i][len(b"diff --git ") :].rstrip(b"\n"))
+    meta: dict[str, bytes] = {}
+    i += 1
+    while i < len(lines):
+        line = lines[i]
+        for prefix, key in _GIT_HEADERS:
+            if line.startswith(prefix):
+                meta[key] = line[len(prefix) :].rstrip(b"\n")
+                break
+        else:
+            break
+        i += 1
+    if not meta:
+        # apply.c find_header(): a "diff --git" line with no header lines after it
+        # is skipped as garbage, whatever follows
+        return None, header_line
+    added = removed = 0
+    binary = False
+    if i < len(lines) and lines[i].startswith(b"@@ "):
+        i, added, removed = _hunks(lines, i, source)
+    elif i < len(lines) and lines[i] == b"GIT binary patch\n":
+        binary = True
+        i = _binary(lines, i + 1, source)
+    elif i < len(lines) and lines[i].startswith(b"Binary files "):
+        binary = True
+        i += 1
+
+    def quoted(value: bytes) -> bytes:
+        unq = _unquote_c(value) if value.startswith(b'"') else None
+        return unq[0] if unq else value
+
+    # names as git apply settles them: the "diff --git" line, then ---/+++, then
+    # rename/copy lines (which carry no a/ b/ prefix), each overriding the last
+    old_strip = new_strip = True
+    if "---" in meta:
+        old_name = _line_name(b"--- " + meta["---"], 4)
+    if "+++" in meta:
+        new_name = _line_name(b"+++ " + meta["+++"], 4)
+    status = "modified"
+    for kind, old_key, new_key in (("renamed", "rename from", "rename to"),
+                                   ("renamed", "rename old", "rename new"),
+                                   ("copied", "copy from", "copy to")):
+        if old_key in meta or new_key in meta:
+            status = kind
+        if old_key in meta:
+            old_name, old_strip = quoted(meta[old_key]), False
+        if new_key in meta:
+            new_name, new_strip = quoted(meta[new_key]), False
+    if "new file mode" in meta or (status == "modified" and old_name == b"/dev/null"):
+        status = "added"
+    elif "deleted file mode" in meta or (status == "modified" and new_name == b"/dev/null"):
+        status = "deleted"
+    old_path, new_path = _path(old_name, old_strip), _path(new_name, new_strip)
+    path = old_path if status == "deleted" else new_path
+    if not path:
+        raise PatchError(
+            "cannot tell which file this diff changes", file=source, line=header_line
         )
-    return tuple(changes)
+    modes = meta.get("index", b"").split(b" ")
+    index_mode = modes[1].decode("ascii", "replace") if len(modes) > 1 else None
+    return (
+        FileChange(
+            path=path,
+            status=status,
+            old_path=old_path if status in ("renamed", "copied") else None,
+            binary=binary,
+            old_mode=_mode(meta, "old mode", "deleted file mode", index_mode, status != "added"),
+            new_mode=_mode(meta, "new mode", "new file mode", index_mode, status != "deleted"),
+            added=added,
+            removed=removed,
+        ),
+        i,
+    )
 
 
-def _strip_prefix(name: str | None) -> str:
-    if not name or name == "/dev/null":
-        return name or ""
-    if name.startswith('"') and name.endswith('"'):
-        name = name[1:-1]
-    return name[2:] if re.match(r"^[abciow12]/", name) else name
+def _mode(
+    meta: dict[str, bytes], key: str, other: str, index_mode: str | None, present: bool
+) -> str | None:
+    if not present:
+        return None
+    raw = meta.get(key) or meta.get(other)
+    return raw.decode("ascii", "replace") if raw else index_mode
+
+
+def _traditional_section(lines: list[bytes], i: int, source: Path) -> tuple[FileChange, int]:
+    old_name, new_name = _line_name(lines[i], 4), _line_name(lines[i + 1], 4)
+    i, added, removed = _hunks(lines, i + 2, source)
+    old_path, new_path = _path(old_name, True), _path(new_name, True)
+    if old_path is None:
+        status, path = "added", new_path
+    elif new_path is None:
+        status, path = "deleted", old_path
+    else:
+        status, path = "modified", new_path
+    if not path:
+        raise PatchError("cannot tell which file this diff changes", file=source, line=i)
+    return FileChange(path=path, status=status, added=added, removed=removed), i
+
+
+def _scan_diff(lines: list[bytes], start: int, source: Path) -> tuple[tuple[FileChange, ...], int]:
+    """The files the diff from ``lines[start]`` touches and the line after its last hunk.
+
+    Lines between file sections (a diffstat, ``Index:`` banners, the signature)
+    are skipped as git apply skips them.
+    """
+    changes: list[FileChange] = []
+    end = start
+    i = start
+    while i < len(lines):
+        line = lines[i]
+        change: FileChange | None
+        if line.startswith(b"diff --git "):
+            change, i = _git_section(lines, i, source)
+        elif (
+            line.startswith(b"--- ")
+            and i + 2 < len(lines)
+            and lines[i + 1].startswith(b"+++ ")
+            and lines[i + 2].startswith(b"@@ ")
+        ):
+            change, i = _traditional_section(lines, i, source)
+        else:
+            i += 1
+            continue
+        if change is not None:
+            changes.append(change)
+            end = i
+    return tuple(changes), end
 
 
 def parse_file(path: Path, *, file: str = "", category: str = "") -> Patch:
