@@ -120,6 +120,28 @@ def find_root(start: Path) -> Path:
     )
 
 
+MAX_DEPTH = 20  # base-commit and verda-patch.yaml are two levels deep
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader with a nesting limit: PyYAML's composer recurses once per level,
+    so "[[[[..." slows down quadratically and then overflows the stack."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def _compose(path: Path) -> yaml.Node | None:
     try:
         size = path.stat().st_size
@@ -130,12 +152,18 @@ def _compose(path: Path) -> yaml.Node | None:
             f"file is {size} bytes, more than the {MAX_CONFIG_BYTES} a config may have",
             file=path,
         )
+    data = path.read_bytes()
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text ({exc.reason})", file=path) from None
+        raise ConfigError(
+            f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+            file=path,
+            line=data.count(b"\n", 0, exc.start) + 1,
+            hint="save the file as UTF-8",
+        ) from None
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -150,14 +178,18 @@ def _line(node: yaml.Node) -> int:
 
 
 def _scalar(node: yaml.Node, what: str, path: Path) -> str:
-    if not isinstance(node, yaml.ScalarNode) or node.value == "" and node.tag.endswith(":null"):
+    if isinstance(node, yaml.ScalarNode) and node.value == "" and node.tag.endswith(":null"):
+        raise ConfigError(f"{what} is empty", file=path, line=_line(node), hint="give it a value")
+    if not isinstance(node, yaml.ScalarNode):
         raise ConfigError(f"{what} must be a single value", file=path, line=_line(node))
     return str(node.value)
 
 
 def _mapping(node: yaml.Node, what: str, path: Path) -> list[tuple[yaml.Node, yaml.Node]]:
     if not isinstance(node, yaml.MappingNode):
-        raise ConfigError(f"{what} must be a mapping of keys to values", file=path, line=_line(node))
+        raise ConfigError(
+            f"{what} must be a mapping of keys to values", file=path, line=_line(node)
+        )
     seen: set[str] = set()
     pairs = []
     for key, value in node.value:
@@ -253,7 +285,7 @@ def load_settings(path: Path) -> Settings:
                     "categories must be a non-empty list", file=path, line=_line(value)
                 )
             cats = [_scalar(item, "a category", path) for item in value.value]
-            for item, cat in zip(value.value, cats):
+            for item, cat in zip(value.value, cats, strict=True):
                 if not CATEGORY_RE.match(cat) or set(cat) == {"."}:
                     raise ConfigError(
                         f"category {cat!r} may only use letters, digits, '.', '_' and '-'",
