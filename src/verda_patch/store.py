@@ -88,6 +88,13 @@ class Store:
         if not base.is_dir():
             return []
         for child in sorted(base.iterdir()):
+            if child.name.endswith(PATCH_SUFFIXES) and not child.is_dir():
+                # it would silently never apply: say where it has to go
+                raise PatchError(
+                    "patch file outside a category folder",
+                    file=child,
+                    hint=f"move it into one of {', '.join(self.categories)}",
+                )
             if child.is_dir() and child.name not in self.categories:
                 raise PatchError(
                     f"folder '{child.name}' is not a category "
@@ -121,7 +128,8 @@ class Store:
             raise PatchError("not a regular file", file=series)
         listed: list[Entry] = []
         seen: dict[str, int] = {}
-        for lineno, raw in enumerate(series.read_bytes().decode("utf-8", "replace").splitlines(), 1):
+        text = series.read_bytes().decode("utf-8", "replace")
+        for lineno, raw in enumerate(text.splitlines(), 1):
             name = raw.split("#", 1)[0].strip()
             if not name:
                 continue
