@@ -96,7 +96,6 @@ def refuse_if_dirty(root: Path) -> None:
         more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
         raise OperationFailed(
             f"the patch repo has uncommitted changes ({changed[0]}{more})",
-            file=root / changed[0],
             hint="commit them first: a tag records committed files only",
         )
 
