@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -128,15 +127,13 @@ def test_bad_base_commit_is_exit_2_naming_file_and_line(
     assert_exit_2(invoke(root, "--json", "list", "nova"), where, *fragments)
 
 
-def test_yaml_alias_bomb_is_refused_fast(tmp_path: Path) -> None:
+def test_yaml_alias_bomb_is_refused(tmp_path: Path) -> None:
     levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
         levels.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
     root = repo_with(tmp_path, "\n".join(levels) + "\n")
-    started = time.perf_counter()
-    result = invoke(root, "list")
-    assert time.perf_counter() - started < 2
-    assert_exit_2(result, "base-commit:1:", "project 'a' must be a mapping")
+    # only scalars are ever read, so nothing expands: 9**8 "lol"s are never built
+    assert_exit_2(invoke(root, "list"), "base-commit:1:", "project 'a' must be a mapping")
 
 
 def test_aliases_inside_a_valid_file_are_not_expanded_beyond_scalars(tmp_path: Path) -> None:
@@ -146,13 +143,11 @@ def test_aliases_inside_a_valid_file_are_not_expanded_beyond_scalars(tmp_path: P
     assert projects["glance"].upstream == "/srv/mirror"
 
 
-def test_deep_nesting_stays_fast_at_the_size_limit(tmp_path: Path) -> None:
+def test_deep_nesting_at_the_size_limit_is_a_config_error(tmp_path: Path) -> None:
     # regression: PyYAML's composer recursed per level and died with RecursionError
     root = repo_with(tmp_path, "nova: " + "[" * (config.MAX_CONFIG_BYTES - 10) + "\n")
-    started = time.perf_counter()
     with pytest.raises(ConfigError, match="nested more than"):
         config.load(root)
-    assert time.perf_counter() - started < 3
 
 
 def test_oversized_config_is_refused_before_parsing(tmp_path: Path) -> None:
