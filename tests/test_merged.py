@@ -384,3 +384,35 @@ def test_parse_log_handles_renames_modes_and_odd_names() -> None:
     assert first.cited == (c,)
     assert first.paths == frozenset({"sp ace/\u00e9.py", "d" * 40})
     assert (second.sha, second.merge, second.paths) == (b, True, frozenset())
+
+
+def test_reverse_apply_batches_trust_only_a_clean_exit() -> None:
+    """One git apply per batch; a failed batch is split by the files stderr names, and
+    checked one by one when it names none: a piece only passes on an exit 0."""
+    pieces = [merged._Piece((i, 0), frozenset({f"f{i}"}), f"diff {i}\n".encode())
+              for i in range(4)]
+    good = {b"diff 0\n", b"diff 2\n"}
+    calls: list[bytes] = []
+
+    def check(diff: bytes) -> tuple[int, str]:
+        calls.append(diff)
+        bad = [chunk for chunk in diff.splitlines(keepends=True) if chunk not in good]
+        named = "".join(f"error: f{chunk.split()[1].decode()}: patch does not apply\n"
+                        for chunk in bad)
+        return (1, named) if bad else (0, "")
+
+    assert merged._check_batch(check, pieces) == {(0, 0), (2, 0)}
+    assert len(calls) == 2  # the batch, then the two it did not name
+
+    def mute(diff: bytes) -> tuple[int, str]:
+        calls.append(diff)
+        return (0, "") if diff in good else (128, "fatal: corrupt patch")
+
+    calls.clear()
+    assert merged._check_batch(mute, pieces) == {(0, 0), (2, 0)}
+    assert len(calls) == 1 + 4
+    # a file changed by two patches never shares a batch (git apply would chain them)
+    same = [merged._Piece((0, 0), frozenset({"a"}), b""), merged._Piece((1, 0), frozenset({"a"}), b""),
+            merged._Piece((2, 0), frozenset({"b"}), b"")]
+    assert [[p.key for p in batch] for batch in merged._rounds(same)] == [
+        [(0, 0), (2, 0)], [(1, 0)]]

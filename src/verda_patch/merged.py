@@ -17,18 +17,16 @@ and range commits changing exactly a patch's files) by one ``diff-tree
 
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from verda_patch import git
-from verda_patch.config import RepoConfig
+from verda_patch.config import RepoConfig, check_refname
 from verda_patch.errors import UpstreamError
 from verda_patch.patchfile import CHERRY_RE, Patch
 
@@ -223,11 +221,17 @@ def detect(
     fresh = not mirror.healthy()
     mirror.ensure(commits=(proj.commit,))
     ref = against or proj.branch
-    # A branch may have moved since the last fetch; a mirror cloned just now, or a
-    # full commit id the mirror already holds, needs no fetch.
-    if not fresh and not (_HEX40_RE.match(ref) and mirror.has(ref)):
-        mirror.update()
-    target = mirror.resolve(ref)
+    # A branch may have moved since the last fetch. A mirror cloned just now, a
+    # commit id it holds, or a release tag it has (tags do not move) needs none.
+    target: str | None = None
+    if _HEX40_RE.match(ref) and mirror.has(ref):
+        target = ref
+    elif check_refname(ref) is None:
+        target = git.resolve(mirror.path, f"refs/tags/{ref}")
+    if target is None:
+        if not fresh:
+            mirror.update()
+        target = mirror.resolve(ref)
     if target is None:
         raise UpstreamError(
             f"'{ref}' is not a branch, tag or commit of upstream {mirror.location}",
@@ -235,8 +239,8 @@ def detect(
             line=proj.line,
             hint="give --against a branch, tag or commit id the upstream has",
         )
-    patches = Store(config).load(project)
-    range_commits, verdicts = classify(mirror.path, proj.commit, target, patches)
+    range_commits, verdicts = classify(mirror.path, proj.commit, target,
+                                       lambda: Store(config).load(project))
     return Report(project, ref, target, proj.commit, range_commits, tuple(verdicts),
                   include_customs=include_customs, default_ref=proj.branch)
 
@@ -253,11 +257,47 @@ def remove(config: RepoConfig, report: Report) -> Report:
 
 
 def classify(
-    repo: Path, base: str, target: str, patches: Sequence[Patch]
+    repo: Path, base: str, target: str, patches: Sequence[Patch] | Callable[[], Sequence[Patch]]
 ) -> tuple[int, list[Verdict]]:
-    """(number of commits in ``base..target``, a verdict per patch in order)."""
-    upstream = _RangeIndex(_log(repo, [f"^{base}", target]))
-    cited = _lookup_cited(repo, [c for p in patches for c in p.cherry_picked_from])
+    """(number of commits in ``base..target``, a verdict per patch in order).
+
+    Independent work overlaps: the range log with loading the patches (pass a
+    loader for that), the cited-commit lookup with parsing the log, and the
+    reverse-apply tests (scratch index, ``git apply``) with diff-tree/patch-id.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with tempfile.TemporaryDirectory(prefix="verda-prune-") as tmp, \
+            ThreadPoolExecutor(max_workers=3) as pool:
+        logged = pool.submit(_log, repo, [f"^{base}", target])
+        patches = patches() if callable(patches) else patches
+        bare = [i for i, p in enumerate(patches) if not p.cherry_picked_from and not p.change_ids]
+        index = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        made = pool.submit(git.run, ["read-tree", target], cwd=repo, env=index) if bare else None
+        looked_up = pool.submit(
+            _lookup_cited, repo, [c for p in patches for c in p.cherry_picked_from])
+        upstream = _RangeIndex(logged.result())
+        applied = None
+        if made is not None:
+            # speculative: a bare patch that turns out to have a patch-id match
+            # ignores its result, and this runs while diff-tree and patch-id do
+            made.result()
+            touched = frozenset(p for c in upstream.commits.values() for p in c.paths)
+            applied = pool.submit(_reverse_apply, repo, index, [patches[i] for i in bare],
+                                  touched)
+        cited = looked_up.result()
+        range_commits, verdicts, needs_apply = _judge(repo, upstream, cited, patches)
+        if needs_apply and applied is not None:
+            results = dict(zip(bare, applied.result(), strict=True))
+            for i in needs_apply:
+                verdicts[i] = _applied_verdict(patches[i], *results[i])
+    return range_commits, verdicts
+
+
+def _judge(
+    repo: Path, upstream: _RangeIndex, cited: dict[str, UpstreamCommit], patches: Sequence[Patch]
+) -> tuple[int, list[Verdict], list[int]]:
+    """Verdicts from provenance and patch-ids; the patches left for reverse-apply."""
     plans = [_Plan(patch, _origins(patch, cited)) for patch in patches]
     for plan in plans:
         plan.found = [_find(origin, upstream) for origin in plan.origins]
@@ -268,14 +308,16 @@ def classify(
         for origin in plan.found:
             wanted.update(dict.fromkeys(origin.upstream))
         if not plan.origins or not plan.all_found:
+            # a patch-id can only be equal between diffs of the same files: diff only
+            # the range commits with a patch's (or a missing origin's) file set
             for origin in plan.found:
                 if origin.present:
                     continue
                 for sha in origin.commits:
                     known = cited.get(sha)
-                    if known and not known.merge and known.paths:
+                    if known and not known.merge and known.paths in upstream.by_paths:
                         wanted[sha] = None
-                        wanted.update(dict.fromkeys(upstream.by_paths.get(known.paths, ())))
+                        wanted.update(dict.fromkeys(upstream.by_paths[known.paths]))
             wanted.update(dict.fromkeys(upstream.by_paths.get(_patch_key(plan.patch), ())))
     diffs = _diffs(repo, list(wanted))
     pids = _patch_ids(repo, diffs, [p.diff for p in patches])
@@ -305,12 +347,7 @@ def classify(
                 continue
             found = [Origin((), (), PATCH_ID, tuple(upstream.ordered(hits)))]
         verdicts.append(_verdict(plan.patch, found, own_pid, commit_pid, diffs, upstream))
-
-    if needs_apply:
-        results = _reverse_apply(repo, target, [patches[i] for i in needs_apply])
-        for i, (ok_files, failed) in zip(needs_apply, results, strict=True):
-            verdicts[i] = _applied_verdict(patches[i], ok_files, failed)
-    return len(upstream.commits), verdicts
+    return len(upstream.commits), verdicts, needs_apply
 
 
 # --- the range index -------------------------------------------------------------
@@ -718,46 +755,97 @@ def _applied_verdict(patch: Patch, ok_files: list[str], failed: list[str]) -> Ve
 # --- reverse-apply -------------------------------------------------------------------------
 
 
-def _file_parts(patch: Patch) -> list[tuple[str, bytes]]:
-    """The patch's diff cut into one piece per file (the whole diff when it has no git headers)."""
+def _file_parts(patch: Patch) -> list[tuple[str, frozenset[str], bytes]]:
+    """(name, paths, diff) per file of the patch; the whole diff when it cannot be cut."""
     pieces = [p for p in _FILE_SPLIT_RE.split(patch.diff) if p.strip()]
+    every = frozenset(x for f in patch.files for x in (f.path, f.old_path) if x)
     if len(pieces) != len(patch.files) or not patch.diff.startswith(b"diff --git "):
-        return [(", ".join(f.path for f in patch.files), patch.diff)]
-    return [(f.path, piece) for f, piece in zip(patch.files, pieces, strict=True)]
+        return [(", ".join(f.path for f in patch.files), every, patch.diff)]
+    return [
+        (f.path, frozenset(x for x in (f.path, f.old_path) if x), piece)
+        for f, piece in zip(patch.files, pieces, strict=True)
+    ]
 
 
 def _reverse_apply(
-    repo: Path, target: str, patches: list[Patch]
+    repo: Path, index: dict[str, str], patches: list[Patch], touched: frozenset[str]
 ) -> list[tuple[list[str], list[str]]]:
     """Per patch: (files whose change the target tree has, files whose change it lacks).
 
-    ``git apply -R --check --cached`` against a scratch index of the target tree:
-    never a work tree. Per file, so a later upstream edit in one file does not
-    hide the others.
+    ``git apply -R --check --cached`` against ``index``, a scratch index of the
+    target tree: never a work tree. Per file, so a later upstream edit in one
+    file does not hide the others. A file no commit of the range ``touched`` is
+    as the base has it, where the patch's change is not: it is not tested at all.
     """
-    with tempfile.TemporaryDirectory(prefix="verda-prune-") as tmp:
-        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        git.run(["read-tree", target], cwd=repo, env=env)
+    parts = [_file_parts(patch) for patch in patches]
+    pieces = [
+        _Piece((i, k), paths, diff)
+        for i, patch_parts in enumerate(parts)
+        for k, (_, paths, diff) in enumerate(patch_parts)
+        if paths & touched
+    ]
 
-        def reverts(diff: bytes) -> bool:
-            res = git.run(["apply", "--cached", "-R", "--check", "-"], cwd=repo, env=env,
-                          input=diff, ok=(0, 1, 128))
-            return res.returncode == 0
+    def check(diff: bytes) -> tuple[int, str]:
+        res = git.run(["apply", "--cached", "-R", "--check", "-"], cwd=repo, env=index,
+                      input=diff, ok=(0, 1, 128))
+        return res.returncode, res.err
 
-        def check(patch: Patch) -> tuple[list[str], list[str]]:
-            parts = _file_parts(patch)
-            if reverts(patch.diff):
-                return [name for name, _ in parts], []
-            if len(parts) == 1:
-                return [], [parts[0][0]]
-            ok_files: list[str] = []
-            failed: list[str] = []
-            for name, piece in parts:
-                (ok_files if reverts(piece) else failed).append(name)
-            return ok_files, failed
+    passed: set[tuple[int, int]] = set()
+    for batch in _rounds(pieces):
+        passed |= _check_batch(check, batch)
+    out = []
+    for i, patch_parts in enumerate(parts):
+        names = [name for name, _, _ in patch_parts]
+        ok_files = [name for k, name in enumerate(names) if (i, k) in passed]
+        out.append((ok_files, [n for n in names if n not in ok_files]))
+    return out
 
-        workers = max(1, min(8, os.cpu_count() or 1, len(patches)))
-        if workers == 1:
-            return [check(p) for p in patches]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(check, patches))
+
+@dataclass(frozen=True)
+class _Piece:
+    key: tuple[int, int]  # (patch, file)
+    paths: frozenset[str]
+    diff: bytes
+
+
+def _rounds(pieces: list[_Piece]) -> list[list[_Piece]]:
+    """Batches in which no path repeats: git apply would chain two changes of one file."""
+    rounds: list[tuple[list[_Piece], set[str]]] = []
+    for piece in pieces:
+        for batch, used in rounds:
+            if not piece.paths & used:
+                batch.append(piece)
+                used |= piece.paths
+                break
+        else:
+            rounds.append(([piece], set(piece.paths)))
+    return [batch for batch, _ in rounds]
+
+
+def _check_batch(
+    check: Callable[[bytes], tuple[int, str]], pieces: list[_Piece]
+) -> set[tuple[int, int]]:
+    """The pieces whose reverse applies: one ``git apply`` for the batch while it can.
+
+    Only an exit 0 proves a piece reverses. A failed batch names the failing files
+    on stderr; the rest are checked again together, and one by one when stderr
+    named none of them (an error git reports for the whole input).
+    """
+    if not pieces:
+        return set()
+    code, err = check(b"".join(p.diff if p.diff.endswith(b"\n") else p.diff + b"\n"
+                               for p in pieces))
+    if code == 0:
+        return {p.key for p in pieces}
+    if len(pieces) == 1:
+        return set()
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+
+    def named(piece: _Piece) -> bool:
+        return any(line.startswith((f"error: {x}:", f"error: patch failed: {x}:"))
+                   for x in piece.paths for line in errors)
+
+    rest = [p for p in pieces if not named(p)]
+    if code == 1 and len(rest) < len(pieces):
+        return _check_batch(check, rest)
+    return {p.key for p in pieces if check(p.diff)[0] == 0}
