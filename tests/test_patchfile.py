@@ -215,7 +215,7 @@ def test_bad_sample_is_refused_by_git_too(sample: Path, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def upstream(make_upstream) -> Upstream:  # type: ignore[no-untyped-def]
+def upstream(make_upstream) -> Upstream:
     up: Upstream = make_upstream()
     return up
 

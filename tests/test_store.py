@@ -24,7 +24,7 @@ def mail(subject: str, path: str = "f.txt") -> bytes:
 
 
 @pytest.fixture
-def repo(make_patch_repo) -> PatchRepo:  # type: ignore[no-untyped-def]
+def repo(make_patch_repo) -> PatchRepo:
     r: PatchRepo = make_patch_repo()
     r.set_base("nova", "/srv/nova", C)
     return r
