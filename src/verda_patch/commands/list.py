@@ -27,7 +27,8 @@ def list_(app: App, project: str | None) -> None:
 
     for listing in projects:
         base = listing.project
-        title = escape(f"{base.name} @ {base.ref or base.commit[:12]}  ({len(listing.patches)} patches)")
+        count = len(listing.patches)
+        title = escape(f"{base.name} @ {base.ref or base.commit[:12]}  ({count} patches)")
         table = Table(title=title, title_justify="left", show_lines=False)
         for column in ("#", "category", "file", "subject", "author", "Change-Id", "files"):
             table.add_column(column, justify="right" if column in ("#", "files") else "left")
