@@ -416,3 +416,41 @@ def test_reverse_apply_batches_trust_only_a_clean_exit() -> None:
             merged._Piece((2, 0), frozenset({"b"}), b"")]
     assert [[p.key for p in batch] for batch in merged._rounds(same)] == [
         [(0, 0), (2, 0)], [(1, 0)]]
+
+
+def test_cited_commits_the_mirror_lacks_or_abbreviated(tmp_path: Path) -> None:
+    up = Upstream(tmp_path / "up")
+    up.commit("Initial import", {"svc/mod0.py": _module(0)})
+    base = up.rev("HEAD")
+    up.branch("stable/1")
+    fix = up.commit("Fix f0_3", _ret(up, 0, 3, "3 + 1"))
+    other = up.commit("Fix f0_9", _ret(up, 0, 9, "9 + 1"))
+    up.checkout("stable/1")
+    up.cherry_pick(fix)
+    target = up.rev("HEAD")
+    unknown = "ab" * 20  # a fork's commit this upstream never had
+
+    def patch(name: str, cites: list[str], cid: str | None, diff_from: str) -> object:
+        text = up.format_patch(diff_from).decode()
+        lines = "".join(f"(cherry picked from commit {c})\n" for c in cites)
+        text = text.replace(f"Change-Id: {change_id('Fix f0_3')}\n", "")
+        text = text.replace(f"Change-Id: {change_id('Fix f0_9')}\n", "")
+        head, _, rest = text.partition("\n---\n")
+        head += "\n" + lines + (f"Change-Id: {cid}\n" if cid else "")
+        return parse_bytes((head + "\n---\n" + rest).encode(), source=Path(name),
+                           file=f"cherry-pick/{name}", category="cherry-pick")
+
+    patches = [
+        # master's fix, abbreviated, plus a fork's pick of it: one change, merged
+        patch("1.patch", [fix[:12], unknown], change_id("Fix f0_3"), fix),
+        # the fork's commit alone, no Change-Id: nothing upstream cites it, but the
+        # stable pick has the very same diff
+        patch("2.patch", [unknown], None, fix),
+        # a fix stable/1 does not have, cited in full
+        patch("3.patch", [other], change_id("Fix f0_9"), other),
+    ]
+    _, verdicts = merged.classify(up.path, base, target, patches)
+    got = [(v.status, v.match, len(v.origins)) for v in verdicts]
+    assert got == [("merged", "cherry-picked-from", 1), ("merged", "patch-id", 1),
+                   ("absent", None, 1)]
+    assert verdicts[0].origins[0].commits[:2] == (fix, unknown)

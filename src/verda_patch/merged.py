@@ -534,6 +534,12 @@ def _origins(patch: Patch, cited: dict[str, UpstreamCommit]) -> tuple[Origin, ..
             if cid in seen_cid:
                 union(key, seen_cid[cid])
             seen_cid.setdefault(cid, key)
+    if own_ids and own_ids[-1] in seen_cid:
+        # a cited commit the mirror lacks (a fork's, a private stable branch's) joins
+        # the known change the patch's own Change-Id names; else it stays apart
+        for key in members:
+            if key not in cited:
+                union(key, seen_cid[own_ids[-1]])
     for key, ids in members.items():
         for other in members:
             if other != key and any(_same_id(other, x) for x in ids[1:]):

@@ -36,7 +36,7 @@ def test_dry_run_prints_a_table_and_deletes_nothing(scenario: Scenario) -> None:
     for file in EXPECTED["stable/1"]:
         assert file in out
     assert "cherry-picked-from" in out and "reverse-apply" in out
-    assert "identical" in out and "modified: 1 lines only here, 1 only upstream" in out
+    assert "identical" in out and "modified: 1 line only here, 1 only upstream" in out
     assert "8 merged, 2 partial, 2 absent" in out
     assert "Dry run: nothing removed" in out and "--yes' removes the 7 merged" in out
     assert "kept customs/0002-Verda-add-helper.patch" in out

@@ -69,7 +69,8 @@ def _diff_note(verdict: Verdict) -> str:
         return "identical"
     if verdict.changed_lines:
         c = verdict.changed_lines
-        return f"modified: {c.patch_only} lines only here, {c.upstream_only} only upstream"
+        lines = "line" if c.patch_only == 1 else "lines"
+        return f"modified: {c.patch_only} {lines} only here, {c.upstream_only} only upstream"
     return "modified"
 
 
