@@ -304,21 +304,26 @@ def _judge(
 
     # One diff-tree + one patch-id for every diff that can matter.
     wanted: dict[str, None] = {}
+    halves: dict[str, None] = {}
     for plan in plans:
         for origin in plan.found:
             wanted.update(dict.fromkeys(origin.upstream))
         if not plan.origins or not plan.all_found:
             # a patch-id can only be equal between diffs of the same files: diff only
-            # the range commits with a patch's (or a missing origin's) file set
-            for origin in plan.found:
-                if origin.present:
-                    continue
-                for sha in origin.commits:
-                    known = cited.get(sha)
-                    if known and not known.merge and known.paths in upstream.by_paths:
-                        wanted[sha] = None
-                        wanted.update(dict.fromkeys(upstream.by_paths[known.paths]))
+            # the range commits with the patch's file set (and, for a squash, with
+            # the file set of each missing change's own commit)
             wanted.update(dict.fromkeys(upstream.by_paths.get(_patch_key(plan.patch), ())))
+            if len(plan.found) > 1:
+                halves.update(dict.fromkeys(
+                    sha for o in plan.found if not o.present for sha in o.commits
+                    if sha in cited and not cited[sha].merge))
+    if halves:
+        for commit in _log(repo, ["--no-walk=unsorted", "--stdin"],
+                           stdin="".join(f"{s}\n" for s in halves).encode()):
+            cited[commit.sha] = commit
+            if commit.paths in upstream.by_paths:
+                wanted[commit.sha] = None
+                wanted.update(dict.fromkeys(upstream.by_paths[commit.paths]))
     diffs = _diffs(repo, list(wanted))
     pids = _patch_ids(repo, diffs, [p.diff for p in patches])
     commit_pid = pids.commits
@@ -477,30 +482,33 @@ class _RangeIndex:
 
 
 def _lookup_cited(repo: Path, cited: list[str]) -> dict[str, UpstreamCommit]:
-    """Cited ids (full or abbreviated) → the mirror's commit, under both spellings."""
+    """Cited ids (full or abbreviated) → the mirror's commit, under both spellings.
+
+    One ``cat-file --batch``: messages only. The files a cited commit changes are
+    looked up later, and only for the few that need them (a squash's missing half).
+    """
     names = list(dict.fromkeys(cited))
     if not names:
         return {}
-    res = git.run(
-        ["cat-file", "--batch-check=%(objectname) %(objecttype)"],
-        cwd=repo,
-        input="".join(f"{n}\n" for n in names).encode(),
-    )
-    resolved: dict[str, str] = {}
-    for name, line in zip(names, res.text.splitlines(), strict=True):
-        parts = line.split()
-        if len(parts) == 2 and parts[1] == "commit":
-            resolved[name] = parts[0]
-    if not resolved:
-        return {}
-    shas = list(dict.fromkeys(resolved.values()))
-    commits = {
-        c.sha: c
-        for c in _log(repo, ["--no-walk=unsorted", "--stdin"],
-                      stdin="".join(f"{s}\n" for s in shas).encode())
-    }
-    out = {name: commits[sha] for name, sha in resolved.items() if sha in commits}
-    out.update(commits)
+    data = git.run(["cat-file", "--batch"], cwd=repo,
+                   input="".join(f"{n}^{{commit}}\n" for n in names).encode()).stdout
+    out: dict[str, UpstreamCommit] = {}
+    at = 0
+    for name in names:
+        end = data.index(b"\n", at)
+        header = data[at:end].split()
+        at = end + 1
+        if len(header) != 3 or header[1] != b"commit":
+            continue  # missing or ambiguous
+        size = int(header[2])
+        raw = data[at : at + size]
+        at += size + 1
+        head, _, body = raw.partition(b"\n\n")
+        parents = " ".join(line[7:].decode("ascii") for line in head.split(b"\n")
+                           if line.startswith(b"parent "))
+        commit = _parse_commit(header[0].decode("ascii"), parents,
+                               body.decode("utf-8", "surrogateescape"), ())
+        out[name] = out[commit.sha] = commit
     return out
 
 
