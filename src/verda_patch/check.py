@@ -648,12 +648,12 @@ def check_forward(
                 raise
             note = (f" (checked without the {len(dropped)} failing patch(es) above it)"
                     if dropped else "")
-            where = f" in {', '.join(exc.paths)}" if exc.paths else ""
             partial = verdicts.get(failing.file)
             part = " (partly merged there)" if partial and partial.status == merged.PARTIAL else ""
-            message = exc.message if "made no commit" in exc.message else (
-                f"stops applying on {target}{where}{part}: refresh it when moving the base"
-            )
+            # exc.message: "does not apply in <paths>: <git's reason>", or "made no commit..."
+            message = f"on {target}{part}: {exc.message.rstrip('.')}"
+            if exc.git_message:
+                message += "; refresh it when moving the base"
             results[failing.file] = _patch_result(
                 config, project, by_file[failing.file], FORWARD, FAIL, message + note,
                 paths=exc.paths, detail=_git_detail(exc.git_message),
@@ -673,10 +673,11 @@ def check_forward(
     ordered = [results[p.file] for p in patches if p.file in results]
     n_merged = sum(1 for v in report.verdicts if v.status == merged.MERGED)
     n_fail = len(dropped)
+    # the patches that stop applying fail their own results; this one only sums up
     ordered.append(Result(
-        project, FORWARD, None, FAIL if n_fail else PASS,
-        f"against {target}: {n_merged} merged there, {n_fail} stop applying, "
-        f"{len(patches) - n_merged - n_fail} apply",
+        project, FORWARD, None, PASS,
+        f"against {target}: {n_merged} merged there, {len(patches) - n_merged - n_fail} "
+        f"apply, {n_fail} stop applying" + (" (see their results)" if n_fail else ""),
         paths=tuple(dropped), seconds=time.perf_counter() - started,
     ))
     return ordered
