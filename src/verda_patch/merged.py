@@ -218,7 +218,7 @@ def detect(
 
     proj = config.project(project)
     mirror = Mirror.for_project(config, proj, notify=notify)
-    fresh = not mirror.healthy()
+    fresh = not mirror.exists()  # ensure() clones it: no fetch needed after
     mirror.ensure(commits=(proj.commit,))
     ref = against or proj.branch
     # A branch may have moved since the last fetch. A mirror cloned just now, a
