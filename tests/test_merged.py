@@ -454,3 +454,15 @@ def test_cited_commits_the_mirror_lacks_or_abbreviated(tmp_path: Path) -> None:
     assert got == [("merged", "cherry-picked-from", 1), ("merged", "patch-id", 1),
                    ("absent", None, 1)]
     assert verdicts[0].origins[0].commits[:2] == (fix, unknown)
+
+
+def test_user_git_config_cannot_change_verdicts(scenario: Scenario) -> None:
+    hostile = (
+        "[diff]\n\tnoprefix = true\n\talgorithm = histogram\n\trenames = copies\n"
+        "\tcontext = 7\n[color]\n\tui = always\n[log]\n\tshowSignature = true\n"
+        "\tdecorate = full\n[core]\n\tquotePath = false\n[format]\n\tpretty = oneline\n"
+    )
+    (Path.home() / ".gitconfig").write_text(hostile)
+    report = merged.detect(scenario.config(), PROJECT, "stable/1")
+    got = {v.file: (v.status, v.match, v.identical) for v in report.verdicts}
+    assert got == EXPECTED["stable/1"]

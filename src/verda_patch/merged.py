@@ -10,10 +10,11 @@ Cost grows with ``base..target``, never with patches × history (issue 6). One
 ``git log --raw`` over the range indexes every upstream commit by id, by the
 commits it cites, by Change-Id, by the commits it reverts and by the set of
 files it changes — file names only, the header-only trick ``git cherry`` uses.
-Content diffs are made for the few commits that can matter (the evidence found,
-and range commits changing exactly a patch's files) by one ``diff-tree
---stdin``, and hashed with every patch's diff by one ``patch-id`` process.
-"""
+One ``cat-file --batch`` reads the cited commits' messages. Content diffs are
+made only for commits that can matter (the evidence found, and range commits
+changing exactly a patch's files) by one ``diff-tree --stdin``, and hashed with
+every patch's diff by one ``patch-id``. Reverse-apply tests run in batches
+against a scratch index, only for files the range touched."""
 
 from __future__ import annotations
 
