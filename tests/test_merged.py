@@ -466,3 +466,23 @@ def test_user_git_config_cannot_change_verdicts(scenario: Scenario) -> None:
     report = merged.detect(scenario.config(), PROJECT, "stable/1")
     got = {v.file: (v.status, v.match, v.identical) for v in report.verdicts}
     assert got == EXPECTED["stable/1"]
+
+
+def test_malformed_change_ids_are_ignored_not_fatal(tmp_path: Path) -> None:
+    up = Upstream(tmp_path / "up")
+    up.commit("Initial import", {"svc/mod0.py": _module(0)})
+    base = up.rev("HEAD")
+    fix = up.commit("Fix f0_3", _ret(up, 0, 3, "3 + 1"), change_id=False,
+                    trailers=("Change-Id: I1234", "change-id:\tI" + "AB" * 20 + "  "))
+    text = up.format_patch(fix)
+    patch = parse_bytes(text, source=Path("1.patch"), file="general/1.patch",
+                        category="general")
+    assert patch.change_ids == ()  # patchfile is strict about the key's case
+    count, (verdict,) = merged.classify(up.path, base, fix, [patch])
+    # prune reads it as leniently as upstream's messages; "I1234" is no Change-Id
+    assert (count, verdict.status, verdict.match, verdict.identical) == (
+        1, "merged", "change-id", True)
+    assert verdict.origins[0].change_ids == ("I" + "ab" * 20,)
+    body = git(up.path, "log", "-1", "--format=%B", fix)
+    (indexed,) = merged._parse_log(f"{fix}\0{base}\0{body}\0".encode())
+    assert indexed.change_ids == ("I" + "ab" * 20,)

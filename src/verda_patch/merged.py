@@ -272,7 +272,8 @@ def classify(
             ThreadPoolExecutor(max_workers=3) as pool:
         logged = pool.submit(_log, repo, [f"^{base}", target])
         patches = patches() if callable(patches) else patches
-        bare = [i for i, p in enumerate(patches) if not p.cherry_picked_from and not p.change_ids]
+        bare = [i for i, p in enumerate(patches)
+                if not p.cherry_picked_from and not _own_change_ids(p)]
         index = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         made = pool.submit(git.run, ["read-tree", target], cwd=repo, env=index) if bare else None
         looked_up = pool.submit(
@@ -515,7 +516,7 @@ def _lookup_cited(repo: Path, cited: list[str]) -> dict[str, UpstreamCommit]:
 
 def _origins(patch: Patch, cited: dict[str, UpstreamCommit]) -> tuple[Origin, ...]:
     """Cited commits grouped by Change-Id or citation (one change picked twice is one origin)."""
-    own_ids = tuple(dict.fromkeys(_norm_change_id(c) for c in patch.change_ids))
+    own_ids = _own_change_ids(patch)
     if not patch.cherry_picked_from:
         return tuple(Origin((cid,), ()) for cid in own_ids)
     # union-find over cited commits: same Change-Id, or one cites the other
@@ -565,6 +566,12 @@ def _origins(patch: Patch, cited: dict[str, UpstreamCommit]) -> tuple[Origin, ..
         # the one change it carries is the one its own Change-Id names
         origins[0] = replace(origins[0], change_ids=own_ids[-1:])
     return tuple(origins)
+
+
+def _own_change_ids(patch: Patch) -> tuple[str, ...]:
+    """The patch's Change-Ids, read as leniently as upstream's (any case, blanks)."""
+    found = [*patch.change_ids, *_CHANGE_ID_RE.findall(patch.message)]
+    return tuple(dict.fromkeys(_norm_change_id(c) for c in found))
 
 
 def _same_id(a: str, b: str) -> bool:
