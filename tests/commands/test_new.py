@@ -1,0 +1,65 @@
+"""`verda-patch new` on the command line, and the whole author loop."""
+
+from __future__ import annotations
+
+import json
+
+from tests.builders import git
+from tests.test_export import PROJECT, Setup, setup_fixture, shared_fixture  # noqa: F401
+
+
+def test_full_loop_apply_edit_new_apply(setup: Setup) -> None:
+    assert setup.repo.run("apply", PROJECT).exit_code == 0
+    quota = setup.work / "sample" / "quota.py"
+    quota.write_text(quota.read_text().replace("'cores': 40", "'cores': 64"))
+    result = setup.repo.run("new", PROJECT, "more-cores", "-c", "customs", "-m", "More cores")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"created patches/{PROJECT}/customs/0001-more-cores.patch")
+    again = setup.repo.run("apply", PROJECT)
+    assert again.exit_code == 0, again.output  # no "unsaved work" refusal
+    assert "'cores': 64" in quota.read_text()
+    assert setup.wgit("status", "--porcelain") == ""
+    assert setup.repo.run("export", PROJECT).stdout == f"{PROJECT}: 0 written, 6 unchanged\n"
+    assert setup.status() == f"?? patches/{PROJECT}/customs/0001-more-cores.patch"
+
+
+def test_closed_stdin_takes_name_as_message(setup: Setup) -> None:
+    setup.repo.run("apply", PROJECT)
+    (setup.work / "NOTES").write_text("n\n")
+    result = setup.repo.run("new", PROJECT, "add-notes", "-c", "customs", input="")
+    assert result.exit_code == 0, result.output
+    text = (setup.patch_dir("customs") / "0001-add-notes.patch").read_text()
+    assert "Subject: [PATCH] add-notes\n" in text
+
+
+def test_json_warnings_and_author(setup: Setup) -> None:
+    setup.repo.run("apply", PROJECT)
+    git(setup.work, "config", "user.name", "Rita Repo")
+    git(setup.work, "config", "user.email", "rita@example.org")
+    (setup.work / "NOTES").write_text("n\n")
+    result = setup.repo.run("--json", "new", PROJECT, "notes", "-c", "general", "-m", "Notes")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["files"] == ["general/0006-notes.patch"] and doc["source"] == "uncommitted"
+    assert "has no Change-Id" in result.stderr
+    text = (setup.patch_dir() / "0006-notes.patch").read_text()
+    assert "From: Rita Repo <rita@example.org>" in text
+
+
+def test_nothing_to_do_exits_1(setup: Setup) -> None:
+    setup.repo.run("apply", PROJECT)
+    result = setup.repo.run("new", PROJECT, "x", "-c", "customs")
+    assert result.exit_code == 1
+    assert "nothing to turn into a patch" in result.stderr
+    assert not (setup.repo.path / "patches" / PROJECT / "customs").exists()
+
+
+def test_bad_category_and_m_with_commits_exit_2(setup: Setup) -> None:
+    setup.repo.run("apply", PROJECT)
+    (setup.work / "NOTES").write_text("n\n")
+    result = setup.repo.run("new", PROJECT, "x", "-c", "hotfix")
+    assert result.exit_code == 2 and "unknown category 'hotfix'" in result.stderr
+    setup.wgit("add", "NOTES")
+    setup.wgit("commit", "-q", "-m", "Notes")
+    result = setup.repo.run("new", PROJECT, "x", "-c", "customs", "-m", "other")
+    assert result.exit_code == 2 and "-m is for uncommitted changes" in result.stderr
