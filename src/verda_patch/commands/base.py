@@ -313,10 +313,9 @@ def _render_conflict(app: App, project: str, exc: object) -> None:
                f"({', '.join(exc.paths) or 'see the work tree'}); base-commit is not moved yet"),
         highlight=False,
     )
-    tree = app.config.work_tree(project)
     app.say(escape(
-        f"to drop {exc.patch} instead (upstream made it obsolete): "
-        f"'git -C {tree} am --skip', then 'verda-patch base bump --continue {project}'"
+        f"to drop {exc.patch} instead (upstream made it obsolete): 'git am --skip' in the "
+        f"work tree, then 'verda-patch base bump --continue {project}'"
     ))
 
 
