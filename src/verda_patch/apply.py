@@ -169,26 +169,26 @@ def run_am(
     )
     assert proc.stdout is not None
     writer = None
-    if messages is not None:
-        stdin = proc.stdin
-        assert stdin is not None
-
-        def feed() -> None:
-            try:
-                for chunk in messages:
-                    stdin.write(chunk)
-            except BrokenPipeError:
-                pass  # am stopped early (a conflict); it reports why on stdout
-            finally:
-                with suppress(BrokenPipeError):
-                    stdin.close()
-
-        writer = threading.Thread(target=feed, daemon=True)
-        writer.start()
     output = []
     applied = 0
     with proc:
         try:
+            if messages is not None:
+                stdin = proc.stdin
+                assert stdin is not None
+
+                def feed() -> None:
+                    try:
+                        for chunk in messages:
+                            stdin.write(chunk)
+                    except (BrokenPipeError, ValueError):
+                        pass  # am stopped early (a conflict); it says why on stdout
+                    finally:
+                        with suppress(BrokenPipeError):
+                            stdin.close()
+
+                writer = threading.Thread(target=feed, daemon=True)
+                writer.start()
             for raw in proc.stdout:
                 line = raw.decode("utf-8", "replace")
                 output.append(line)
@@ -198,6 +198,7 @@ def run_am(
                         progress(applied, total)
             code = proc.wait()
         except BaseException:
+            # interrupted (Ctrl-C, SIGTERM): no git am may outlive us
             proc.kill()
             raise
         finally:
@@ -559,7 +560,9 @@ def continue_apply(
 def _result(
     tree: WorkTree, base: str, head: str, files: Sequence[str], backup_ref: str | None
 ) -> ApplyResult:
-    last = tree.commits(base)[-1] if head != base else None
+    # only the tip's trailer matters: read one commit, not the whole branch again
+    # (verify_chain already logged it; this was a second `git log` of N commits)
+    last = tree.commits(f"{head}^", head)[-1] if head != base else None
     return ApplyResult(
         project=tree.project,
         work_tree=tree.path,

@@ -15,8 +15,9 @@ import logging
 import os
 import re
 import subprocess
+import sys
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,6 +193,29 @@ def out(args: Sequence[str], *, cwd: Path, **kwargs: object) -> str:
     return run(args, cwd=cwd, **kwargs).text.rstrip("\n")  # type: ignore[arg-type]
 
 
+@functools.cache
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes a child die with us (Linux ``PR_SET_PDEATHSIG``).
+
+    A Ctrl-C can land while Popen is still starting the child; without this a
+    ``git am`` could outlive us and keep writing the work tree a re-run resets.
+    """
+    if sys.platform != "linux":
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig, sigkill = 1, 9
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, sigkill)
+
+    return preexec
+
+
 def popen(
     args: Sequence[str],
     *,
@@ -202,15 +226,20 @@ def popen(
     stdout: int | None = subprocess.PIPE,
     stderr: int | None = subprocess.PIPE,
 ) -> subprocess.Popen[bytes]:
-    """A long-lived git process (``cat-file --batch``, ``am`` fed on stdin)."""
+    """A long-lived git process (``cat-file --batch``, ``am`` fed on stdin).
+
+    It is killed when verda-patch dies, so an interrupted run leaves no git
+    writing behind it.
+    """
     log.debug("git %s (streaming) in %s", " ".join(args), cwd)
-    return subprocess.Popen(
+    return subprocess.Popen(  # preexec_fn only calls prctl(2): safe after fork
         command(args, user_config=user_config),
         cwd=cwd,
         env=environment(env, user_config=user_config),
         stdin=stdin,
         stdout=stdout,
         stderr=stderr,
+        preexec_fn=_die_with_parent(),
     )
 
 

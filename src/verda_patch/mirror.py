@@ -166,17 +166,23 @@ class Mirror:
             self.notify(f"cloning {self.location} into the cache (once)")
         tmp = Path(tempfile.mkdtemp(prefix=self.path.name + ".", dir=self.path.parent))
         try:
-            git.run(["init", "--bare", "--quiet", str(tmp)], cwd=self.path.parent)
+            # `clone --bare` takes branches and tags only, and for a local path
+            # it copies (hardlinks) objects instead of repacking them, which
+            # also copes with a local upstream that lacks a few blobs
+            self._transfer(
+                ["clone", "--bare", "--progress" if self.progress else "--quiet",
+                 "--end-of-options", self.location, str(tmp)],
+                cwd=self.path.parent,
+            )
             for setting in (
-                ["remote.origin.url", self.location],
                 ["gc.auto", "0"],  # work trees borrow these objects; never prune them
                 ["maintenance.auto", "false"],
                 ["core.logAllRefUpdates", "false"],
             ):
                 git.run(["config", *setting], cwd=tmp)
+            git.run(["config", "--unset-all", "remote.origin.fetch"], cwd=tmp, ok=(0, 5))
             for spec in REFSPECS:
                 git.run(["config", "--add", "remote.origin.fetch", spec], cwd=tmp)
-            self._run_fetch(tmp, ())
             os.rename(tmp, self.path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -192,17 +198,22 @@ class Mirror:
             self._run_fetch(self.path, still, ok_missing=True)
 
     def _run_fetch(self, repo: Path, commits: tuple[str, ...], ok_missing: bool = False) -> None:
+        args = ["fetch", "--quiet" if not self.progress else "--progress", "--prune",
+                "--no-write-fetch-head", "origin"]
+        if commits:
+            args = ["fetch", "--quiet", "--no-write-fetch-head", "origin", *commits]
+        self._transfer(args, cwd=repo, ok_missing=ok_missing)
+
+    def _transfer(self, args: list[str], *, cwd: Path, ok_missing: bool = False) -> None:
+        """Run a clone or fetch with the user's config (proxies, credentials), streaming
+        git's progress to the callback."""
         if not is_url(self.location) and not Path(self.location).exists():
             # checked only now: a warm cache must work while the upstream is away
             raise UpstreamError(
                 f"upstream is a path that does not exist: {self.location}",
                 hint="fix 'upstream:' in base-commit, or clone the upstream there",
             )
-        args = ["fetch", "--quiet" if not self.progress else "--progress", "--prune",
-                "--no-write-fetch-head", "origin"]
-        if commits:
-            args = ["fetch", "--quiet", "--no-write-fetch-head", "origin", *commits]
-        proc = git.popen(args, cwd=repo, user_config=True, stdin=subprocess.DEVNULL,
+        proc = git.popen(args, cwd=cwd, user_config=True, stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL)
         assert proc.stderr is not None
         stderr = bytearray()
@@ -219,7 +230,8 @@ class Mirror:
                 raise
         if code and not ok_missing:
             message = stderr.decode("utf-8", "replace").strip().splitlines()
+            verb = args[0]
             raise OperationFailed(
-                f"fetching {self.location} failed: {message[-1] if message else f'exit {code}'}",
+                f"{verb}ing {self.location} failed: {message[-1] if message else f'exit {code}'}",
                 hint="check the network and the upstream URL; the cache was left as it was",
-            ) from GitError(args, code, stderr.decode("utf-8", "replace"), repo)
+            ) from GitError(args, code, stderr.decode("utf-8", "replace"), cwd)
