@@ -200,7 +200,6 @@ def test_conflicting_patch_fails_alone_with_paths_and_git_message(scenario):
 
 
 def test_non_canonical_patch_fails_export(scenario):
-    pytest.importorskip("verda_patch.export")
     path = scenario.patches / GENERAL
     # no From: line: it applies (as verda-patch), but export would write the author back
     path.write_text("".join(line + "\n" for line in path.read_text().splitlines()

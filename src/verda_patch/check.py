@@ -14,8 +14,9 @@ reported as skipped, never as passed):
   patches; no file name in two categories.
 - ``apply`` (per patch, and for the project): the whole series applies on the
   base in a scratch tree (the user's work tree is never touched).
-- ``export`` (per patch, and for the project): exporting that tree would
-  rewrite no patch file (the files are in canonical form).
+- ``export`` (per patch, and for the project): exporting that tree
+  (:func:`verda_patch.export.export_tree` without writing) would rewrite no
+  patch file (the files are in canonical form).
 - ``review``: ``review/<project>`` matches the patched tree, when the repo keeps one.
 - ``forward`` (only with ``--against REF``): which patches upstream has merged
   in REF (prune's detection) and which of the others stop applying on REF.
@@ -525,13 +526,14 @@ def check_export(
     config: RepoConfig, project: str, entries: Sequence[Entry], tree: Path, base: str
 ) -> list[Result]:
     """Exporting the freshly applied tree must rewrite no patch file."""
-    try:
-        from verda_patch.export import export_tree  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return [Result(project, EXPORT, None, SKIP,
-                       "not checked: this verda-patch has no export yet")]
+    from verda_patch.export import export_tree
+
     started = time.perf_counter()
-    outcome = export_tree(config, project, tree, base, write=False)
+    try:
+        outcome = export_tree(config, project, tree, base, write=False)
+    except VerdaError as exc:
+        return [Result(project, EXPORT, None, FAIL, _explain(exc),
+                       path=_rel(config, exc.file), line=exc.line)]
     seconds = time.perf_counter() - started
     rewritten = set(outcome.written)
     missing = set(outcome.missing)
