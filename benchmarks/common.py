@@ -277,8 +277,13 @@ def seconds(value: float) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
-def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """A plain-text table (no rich needed: benchmarks run where only git and Python are)."""
+def print_table(
+    title: str, header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1
+) -> None:
+    """A plain-text table (no rich needed: benchmarks run where only git and Python are).
+
+    The first ``left`` columns are left-aligned, the others (figures) right-aligned.
+    """
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     print(f"\n{title}")
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
@@ -286,7 +291,7 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]
     for row in rows:
         print(
             "  ".join(
-                str(c).rjust(w) if i else str(c).ljust(w)
+                str(c).rjust(w) if i >= left else str(c).ljust(w)
                 for i, (c, w) in enumerate(zip(row, widths, strict=True))
             )
         )
