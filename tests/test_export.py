@@ -600,6 +600,31 @@ def test_custom_source_commit_is_not_exported(setup: Setup) -> None:
     assert setup.wgit("log", "-1", "--format=%s") == f"Add custom-source/{PROJECT}"
 
 
+def test_custom_source_commit_reworded_or_edited(setup: Setup) -> None:
+    custom = setup.repo.path / "custom-source" / PROJECT / "etc" / "sample.conf"
+    custom.parent.mkdir(parents=True)
+    custom.write_text("[DEFAULT]\n")
+    setup.apply()
+    # `commit --amend -m` on HEAD rewords the custom-source commit: still recognised
+    setup.wgit(
+        "commit",
+        "-q",
+        "--amend",
+        "-m",
+        "Reworded",
+        "--reset-author",
+        env={"GIT_AUTHOR_NAME": "verda-patch", "GIT_AUTHOR_EMAIL": "verda-patch@localhost"},
+    )
+    result = export_project(setup.config(), PROJECT)
+    assert result.untracked == () and result.custom_source_changed == () and result.synced
+    # an edit amended into it is not lost silently: export says where it belongs
+    (setup.work / "etc" / "sample.conf").write_text("[DEFAULT]\ndebug = true\n")
+    setup.wgit("commit", "-q", "-a", "--amend", "--no-edit")
+    result = export_project(setup.config(), PROJECT)
+    assert result.custom_source_changed == ("etc/sample.conf",)
+    assert not result.synced and result.unsaved
+
+
 def test_dry_run_writes_nothing(setup: Setup) -> None:
     setup.apply()
     setup.wgit("commit", "-q", "--amend", "--no-edit", "--date=@1700200000 +0000")

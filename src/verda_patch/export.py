@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from verda_patch import git
-from verda_patch.apply import CUSTOM_SOURCE, FALLBACK_AUTHOR, FALLBACK_DATE
+from verda_patch.apply import CUSTOM_SOURCE, FALLBACK_AUTHOR, FALLBACK_DATE, custom_files
 from verda_patch.config import RepoConfig
 from verda_patch.errors import OperationFailed, PatchError, UserError
 from verda_patch.patchfile import TRAILER_KEY, Patch, parse_bytes, subject_from_filename
@@ -88,6 +88,8 @@ class ExportResult:
     reordered: tuple[str, ...] = ()  # categories whose series file got the new order
     order_not_saved: tuple[str, ...] = ()  # categories whose new order no file can hold
     uncommitted: tuple[str, ...] = ()  # work-tree paths with changes no commit holds
+    custom_source_changed: tuple[str, ...] = ()  # paths where the custom-source commit
+    # differs from custom-source/<project> (export never writes custom-source)
     synced: bool = False  # the patch files now hold the work tree's branch
 
     @property
@@ -99,7 +101,7 @@ class ExportResult:
     def unsaved(self) -> bool:
         """Whether the work tree holds something the patch files do not."""
         kept = set(self.missing) - set(self.removed)
-        return bool(self.untracked or kept or self.order_not_saved)
+        return bool(self.untracked or kept or self.order_not_saved or self.custom_source_changed)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -114,6 +116,7 @@ class ExportResult:
             "reordered": list(self.reordered),
             "order_not_saved": list(self.order_not_saved),
             "uncommitted": list(self.uncommitted),
+            "custom_source_changed": list(self.custom_source_changed),
             "synced": self.synced,
         }
 
@@ -497,6 +500,41 @@ def _adopt(orphans: Sequence[ChainCommit], missing: Sequence[Any]) -> dict[str, 
     }
 
 
+def _changed_paths(repo: Path, item: ChainCommit) -> list[str]:
+    res = git.run(
+        ["diff-tree", "-r", "--no-renames", "--name-only", "-z", item.parents[0], item.sha],
+        cwd=repo,
+    )
+    return git.zsplit(res.stdout)
+
+
+def _looks_like_custom_source(repo: Path, item: ChainCommit, custom: dict[str, Path]) -> bool:
+    """A trailer-less commit by verda-patch that touches only custom-source paths."""
+    if item.commit.trailer is not None or item.author != (git.COMMITTER_NAME, git.COMMITTER_EMAIL):
+        return False
+    changed = _changed_paths(repo, item)
+    return bool(changed) and set(changed) <= set(custom)
+
+
+def _custom_drift(repo: Path, item: ChainCommit, custom: dict[str, Path]) -> tuple[str, ...]:
+    """Paths where the custom-source commit differs from ``custom-source/<project>``."""
+    drift = {path for path in _changed_paths(repo, item) if path not in custom}
+    if custom:
+        names = sorted(custom)
+        listed = git.run(["ls-tree", "-r", "-z", item.sha, "--", *names], cwd=repo).stdout
+        in_tree = {}
+        for entry in git.zsplit(listed):
+            meta, _, path = entry.partition("\t")
+            in_tree[path] = meta.split()[2]
+        hashes = git.out(
+            ["hash-object", "--no-filters", "--stdin-paths"],
+            cwd=repo,
+            input="".join(f"{custom[name]}\n" for name in names).encode(),
+        ).split()
+        drift |= {name for name, sha in zip(names, hashes, strict=True) if in_tree.get(name) != sha}
+    return tuple(sorted(drift))
+
+
 def _check_file_name(file: str, categories: Sequence[str]) -> bool:
     category, _, name = file.partition("/")
     return (
@@ -560,6 +598,7 @@ def export_tree(
 
     items: list[ChainCommit] = []
     seen: dict[str, str] = {}
+    custom_commit: ChainCommit | None = None
     for item in chain(tree_path, base):
         trailer = item.commit.trailer
         if len(item.parents) > 1:
@@ -568,6 +607,7 @@ def export_tree(
                 hint="a patch series is linear: rebase or squash it away, then export",
             )
         if trailer == custom:
+            custom_commit = item
             continue
         items.append(item)
         if trailer is None:
@@ -586,6 +626,14 @@ def export_tree(
                 f"into a patch of its own with 'verda-patch new {project} NAME -c CATEGORY'",
             )
         seen[trailer] = item.sha
+    custom_paths = dict(custom_files(config.root, project))
+    if custom_commit is None and custom_paths:
+        # the custom-source commit reworded (`commit --amend -m`) has lost its trailer
+        custom_commit = next(
+            (i for i in items if _looks_like_custom_source(tree_path, i, custom_paths)), None
+        )
+        items = [i for i in items if i is not custom_commit]
+    drift = _custom_drift(tree_path, custom_commit, custom_paths) if custom_commit else ()
     orphans = [item for item in items if item.commit.trailer is None]
     adopted = _adopt(orphans, [e for e in entries if e.file not in seen]) if orphans else {}
     tracked: list[tuple[ChainCommit, str]] = []
@@ -668,6 +716,7 @@ def export_tree(
         adopted=tuple(adopted[item.sha] for item, _ in tracked if item.sha in adopted),
         reordered=tuple(reordered),
         order_not_saved=tuple(not_saved),
+        custom_source_changed=drift,
     )
 
 

@@ -46,6 +46,8 @@ def test_untracked_commit_exits_1_and_names_new(setup: Setup) -> None:
     assert result.exit_code == 1
     assert "Stray commit has no Verda-Patch trailer" in result.stderr
     assert f"verda-patch new {PROJECT} NAME -c CATEGORY" in result.stderr
+    assert "holds work no patch file has yet" in result.stderr
+    assert setup.repo.run("export", "--check", PROJECT).exit_code == 1
 
 
 def test_prune_missing_needs_yes(setup: Setup) -> None:

@@ -31,7 +31,7 @@ def export(app: App, project: str, check: bool, prune_missing: bool, yes: bool) 
     commit was dropped are reported, and deleted with --prune-missing --yes.
 
     Exit status: 0 when the patch files hold the whole branch, 1 when
-    something is left unsaved (or, with --check, when a file would change).
+    something is left unsaved or, with --check, a file would change.
     """
     from rich.markup import escape
 
@@ -98,16 +98,23 @@ def export(app: App, project: str, check: bool, prune_missing: bool, yes: bool) 
             f"(first: {escape(result.uncommitted[0])}); use 'verda-patch new {project} NAME -c "
             "CATEGORY'"
         )
-    if check:
-        if result.changed:
-            raise CheckFailed(
-                f"export would change {len(result.written) + len(result.reordered)} file(s) "
-                f"of {project}",
-                hint=f"run 'verda-patch export {project}'",
-            )
-        return
+    if result.custom_source_changed:
+        first = result.custom_source_changed[0]
+        app.warn(
+            f"the custom-source commit in the work tree differs from custom-source/{project} in "
+            f"{escape(', '.join(result.custom_source_changed))}; export does not write "
+            f"custom-source: copy the change to custom-source/{project}/{escape(first)}, or "
+            "make it a patch"
+        )
+    if check and result.changed:
+        raise CheckFailed(
+            f"export would change {len(result.written) + len(result.reordered)} file(s) "
+            f"of {project}",
+            hint=f"run 'verda-patch export {project}'",
+        )
     if result.unsaved:
-        raise OperationFailed(
-            f"the patch files of {project} do not hold all of {result.project}'s work tree yet",
+        error = CheckFailed if check else OperationFailed
+        raise error(
+            f"the work tree of {project} holds work no patch file has yet",
             hint="see the warnings above",
         )
