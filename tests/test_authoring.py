@@ -217,11 +217,39 @@ def test_takes_the_next_free_number_and_never_overwrites(applied: Setup) -> None
     assert taken.read_bytes() == before
 
 
-def test_rewritten_branch_needs_export_first(applied: Setup) -> None:
+def test_rewritten_branch_needs_export_first_then_works(applied: Setup) -> None:
+    # amend patch 1 and add a commit: `new` wants the amend saved first ...
     applied.amend(0, message="Reworded")
     (applied.work / "a.txt").write_text("a\n")
+    applied.wgit("add", "a.txt")
+    applied.wgit("commit", "-q", "-m", "Add a.txt")
     with pytest.raises(OperationFailed, match="rewritten since the last apply/export"):
         new(applied)
+    # ... export saves it and reports the new commit, `new` then takes it: no loop
+    result = export_project(applied.config(), PROJECT)
+    assert result.written == ("general/0001-p1.patch",)
+    assert [u.split(" ", 1)[1] for u in result.untracked] == ["Add a.txt"]
+    assert new(applied, "add-a").files == ("customs/0002-add-a.patch",)
+    assert applied.wgit("status", "--porcelain") == ""
+    applied.apply()  # no unsaved-work refusal
+    assert (applied.work / "a.txt").exists()
+    assert applied.wgit("log", "-1", "--format=%s", applied.commits()[0]) == "Reworded"
+
+
+def test_new_after_reworded_custom_source_commit(applied: Setup) -> None:
+    custom = applied.repo.path / "custom-source" / PROJECT / "etc" / "s.conf"
+    custom.parent.mkdir(parents=True)
+    custom.write_text("[DEFAULT]\n")
+    applied.apply()
+    applied.wgit("commit", "-q", "--amend", "-m", "Reworded")  # the custom-source commit
+    assert export_project(applied.config(), PROJECT).synced
+    (applied.work / "a.txt").write_text("a\n")
+    applied.wgit("add", "a.txt")
+    applied.wgit("commit", "-q", "-m", "Add a.txt")
+    assert new(applied, "add-a").files == ("customs/0002-add-a.patch",)
+    head = applied.wgit("rev-parse", "HEAD")
+    applied.apply()
+    assert applied.wgit("rev-parse", "HEAD") == head
 
 
 def test_unknown_category_is_usage_error(applied: Setup) -> None:

@@ -44,7 +44,15 @@ from verda_patch.errors import (
     UpstreamError,
     UserError,
 )
-from verda_patch.export import add_trailer, chain, open_work_tree, render_commit, render_commits
+from verda_patch.export import (
+    ChainCommit,
+    add_trailer,
+    chain,
+    export_tree,
+    open_work_tree,
+    render_commit,
+    render_commits,
+)
 from verda_patch.mirror import Mirror
 from verda_patch.patchfile import TRAILER_KEY, Patch, parse_bytes
 from verda_patch.store import SERIES, Store, slugify
@@ -125,33 +133,47 @@ def _status(repo: Path) -> tuple[list[str], list[str]]:
     return changed, untracked
 
 
-def _sync_point(tree: WorkTree, project: str) -> str:
+def _is_ancestor(repo: Path, older: str, newer: str) -> bool:
+    res = git.run(["merge-base", "--is-ancestor", older, newer], cwd=repo, ok=(0, 1, 128))
+    return res.returncode == 0
+
+
+def _new_commits(
+    config: RepoConfig, project: str, tree: WorkTree, base: str
+) -> tuple[str | None, list[ChainCommit]]:
+    """(last sync, or None when the branch was rewritten; the commits no patch file holds).
+
+    Normally that is what was committed on top of the last sync. After an
+    amend or ``rebase -i`` it is every commit ``export`` would report as
+    untracked, provided export has nothing else to write.
+    """
     head = tree.head()
-    synced = tree.synced()
     assert head is not None
-    if (
-        synced is None
-        or git.run(
-            ["merge-base", "--is-ancestor", synced, head], cwd=tree.path, ok=(0, 1)
-        ).returncode
-    ):
+    synced = tree.synced()
+    if synced is not None and _is_ancestor(tree.path, synced, head):
+        custom = f"{CUSTOM_SOURCE}/{project}"
+        saved = [c for c in chain(tree.path, base, synced) if c.commit.trailer != custom]
+        if all(c.commit.trailer for c in saved):
+            return synced, chain(tree.path, synced)
+        # an export matched commits that lost their trailer: the branch is no plain apply
+    dry = export_tree(config, project, tree.path, base, write=False)
+    if dry.written or dry.missing or dry.order_not_saved or dry.custom_source_changed:
         raise OperationFailed(
             f"the branch in {tree.path} was rewritten since the last apply/export "
-            "(amend, rebase), so 'new' cannot tell your change from the existing patches",
-            hint=f"save edited patches with 'verda-patch export {project}' first, then run "
-            "'new' for commits made after that",
+            "(amend, rebase) and the patch files do not hold it yet",
+            hint=f"save it with 'verda-patch export {project}' first, then run 'new' again",
         )
-    return synced
+    short = {line.split()[0] for line in dry.untracked}
+    return None, [c for c in chain(tree.path, base) if c.sha[:12] in short]
 
 
 def pending(config: RepoConfig, project: str) -> Pending:
     """Commits and changes in the work tree that no patch file holds yet."""
-    tree, _base = open_work_tree(config, project)
-    synced = _sync_point(tree, project)
-    commits = tree.commits(synced)
+    tree, base = open_work_tree(config, project)
+    _synced, commits = _new_commits(config, project, tree, base)
     changed, untracked = _status(tree.path)
     return Pending(
-        commits=tuple(f"{c.sha} {c.subject}" for c in commits),
+        commits=tuple(f"{c.sha} {c.commit.subject}" for c in commits),
         changed=tuple(changed),
         untracked=tuple(untracked),
     )
@@ -305,25 +327,34 @@ def _rebuild(
     config: RepoConfig,
     tree: WorkTree,
     base: str,
-    synced: str,
+    synced: str | None,
     current: Sequence[Patch],
     series: Sequence[Patch],
     new: Sequence[Patch],
     want_tree: str,
 ) -> tuple[str, dict[str, str]]:
-    """Build ``series`` on the reusable prefix of the branch; return (head, file → commit)."""
+    """Build ``series`` in a linked tree; return (head, file → commit of each new patch).
+
+    With a sync point the branch up to the first changed place is reused;
+    after a rewrite (``synced`` None) everything is built from ``base``.
+    """
     project = tree.project
     custom = f"{CUSTOM_SOURCE}/{project}"
-    have = [c for c in chain(tree.path, base, synced) if c.commit.trailer != custom]
-    if [c.commit.trailer for c in have] != [p.file for p in current]:
-        raise OperationFailed(
-            f"the patch files of {project} changed since {tree.path} was built",
-            hint=f"keep your change aside ('git -C {tree.path} stash -u'), run 'verda-patch "
-            f"apply {project}', then 'git stash pop' and 'new' again",
-        )
+    have: list[ChainCommit] = []
     keep = 0
-    while keep < len(current) and keep < len(series) and current[keep].file == series[keep].file:
-        keep += 1
+    if synced is not None:
+        # the synced branch is the patch files applied: reuse its commits up to the new ones
+        have = [c for c in chain(tree.path, base, synced) if c.commit.trailer != custom]
+        if [c.commit.trailer for c in have] != [p.file for p in current]:
+            raise OperationFailed(
+                f"the patch files of {project} changed since {tree.path} was built",
+                hint=f"keep your change aside ('git -C {tree.path} stash -u'), run 'verda-patch "
+                f"apply {project}', then 'git stash pop' and 'new' again",
+            )
+        while (
+            keep < len(current) and keep < len(series) and current[keep].file == series[keep].file
+        ):
+            keep += 1
     start = have[keep - 1].sha if keep else base
     rest = list(series[keep:])
     new_files = {p.file for p in new}
@@ -444,8 +475,7 @@ def new_patch(
     identity = author or user_identity(tree.path)  # read once, up front
     head = tree.head()
     assert head is not None
-    synced = _sync_point(tree, project)
-    commits = chain(tree.path, synced)
+    synced, commits = _new_commits(config, project, tree, base)
     changed, untracked = _status(tree.path)
     left: tuple[str, ...] = ()
 
@@ -501,12 +531,17 @@ def new_patch(
         source = "uncommitted"
         left = () if include_untracked else tuple(untracked)
 
-    touched = git.zsplit(
-        git.run(
-            ["diff", "--name-only", "-z", "--no-renames", synced, shas[-1]], cwd=tree.path
-        ).stdout
-    )
-    from_custom = sorted(set(touched) & {rel for rel, _ in custom_files(config.root, project)})
+    touched: set[str] = set()
+    for sha in shas:
+        touched.update(
+            git.zsplit(
+                git.run(
+                    ["diff-tree", "-r", "--no-renames", "--name-only", "-z", f"{sha}^", sha],
+                    cwd=tree.path,
+                ).stdout
+            )
+        )
+    from_custom = sorted(touched & {rel for rel, _ in custom_files(config.root, project)})
     if from_custom:
         raise UserError(
             f"{from_custom[0]} comes from {CUSTOM_SOURCE}/{project}/{from_custom[0]}, which is "
@@ -515,7 +550,7 @@ def new_patch(
             hint="edit that file in the patch repo instead, and leave it out of the change",
         )
 
-    rendered = render_commits(tree.path, synced, shas)
+    rendered = render_commits(tree.path, synced or base, shas)
     slugs = [slug] if len(shas) == 1 else [item.commit.subject for item in commits]
     planned = _plan(
         store, project, category, list(zip(slugs, (rendered[s] for s in shas), strict=True))
@@ -523,7 +558,8 @@ def new_patch(
     current = store.load(project)
     new = [item.patch for item in planned]
     series = _series_with(store, project, category, current, new)
-    want_tree = git.out(["rev-parse", f"{shas[-1]}^{{tree}}"], cwd=tree.path)
+    tip = shas[-1] if source == "uncommitted" else head
+    want_tree = git.out(["rev-parse", f"{tip}^{{tree}}"], cwd=tree.path)
     new_head, built = _rebuild(config, tree, base, synced, current, series, new, want_tree)
 
     # the files hold the commits at their place in the series, as export would write them
