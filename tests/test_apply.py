@@ -158,6 +158,22 @@ def test_conflict_continue_keeps_trailer(scenario):
     assert not (repo.path / ".verda/state/sample.json").exists()
 
 
+def test_continued_commits_are_as_reproducible_as_applied_ones(scenario, monkeypatch):
+    up, repo, base, _shas = scenario
+    clash = side_commit(up, base, "Lower core quota", {
+        "sample/quota.py": "LIMITS = {'cores': 8, 'ram': 51200}\n"})
+    write_series(repo, up, "sample", "customs", [clash], start=3)
+    config = load(repo.path)
+    with pytest.raises(PatchConflict):
+        engine.apply_project(config, "sample")
+    tree = config.work_tree("sample")
+    (tree / "sample/quota.py").write_text("LIMITS = {'cores': 8, 'ram': 51200, 'gpus': 0}\n")
+    git(tree, "add", "sample/quota.py")
+    engine.continue_apply(config, "sample")
+    dates = git(tree, "log", "-4", "--format=%ad|%cd", "--date=raw").splitlines()
+    assert all(a == c for a, c in (line.split("|") for line in dates)), dates
+
+
 def test_conflict_abort_restores_previous_tree(scenario):
     up, repo, base, shas = scenario
     config = load(repo.path)

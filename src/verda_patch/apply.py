@@ -55,6 +55,11 @@ AM_ARGS = (
 )
 
 
+# git am does not remember --committer-date-is-author-date across a stop:
+# without it here the resolved commits would carry today's date.
+CONTINUE_ARGS = ("am", "--continue", "--committer-date-is-author-date", "--no-gpg-sign")
+
+
 @dataclass(frozen=True)
 class ApplyResult:
     project: str
@@ -539,7 +544,7 @@ def continue_apply(
     if tree.am_in_progress():
         done_before = _stopped_at(tree.path) - 1
         outcome = run_am(
-            tree.path, None, len(series), hooks.progress, args=("am", "--continue")
+            tree.path, None, len(series), hooks.progress, args=CONTINUE_ARGS
         )
         if not outcome.ok:
             if tree.am_in_progress() and _stopped_at(tree.path) - 1 == done_before:
