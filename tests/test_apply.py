@@ -232,6 +232,17 @@ def test_dirty_tree_is_refused_then_backed_up_with_force(scenario):
     assert not (tree / "notes.txt").exists()
 
 
+def test_staged_rename_is_reported_once(scenario):
+    _up, repo, _base, _shas = scenario
+    config = load(repo.path)
+    engine.apply_project(config, "sample")
+    tree = config.work_tree("sample")
+    git(tree, "mv", "README.rst", "README.txt")
+    from verda_patch.worktree import WorkTree
+
+    assert WorkTree(config, "sample").status() == ["README.txt"]
+
+
 def test_unsaved_commit_is_refused(scenario):
     up, repo, base, shas = scenario
     config = load(repo.path)

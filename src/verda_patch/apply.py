@@ -368,6 +368,7 @@ def build(
     operation: str = "apply",
 ) -> str:
     """Apply ``patches`` on ``base`` in ``tree`` (already checked out at base)."""
+    check_paths(patches)
     total = len(patches)
     if patches:
         outcome = run_am(tree.path, mailbox(patches), total, hooks.progress)
@@ -423,7 +424,7 @@ def prepare(
     """Parse every patch (bad input fails before anything is touched) and warm the mirror."""
     proj = config.project(project)
     patches = Store(config).load(project)
-    check_paths(patches)
+    check_paths(patches)  # before the mirror is even touched
     commit = base or proj.commit
     mirror = Mirror.for_project(
         config, proj, notify=hooks.notify, progress=hooks.fetch_progress

@@ -111,7 +111,13 @@ class WorkTree:
             ["status", "--porcelain", "-z", "--untracked-files=all", "--ignore-submodules"],
             cwd=self.path,
         )
-        return [entry[3:] for entry in git.zsplit(res.stdout) if len(entry) > 3]
+        entries = iter(git.zsplit(res.stdout))
+        paths = []
+        for entry in entries:
+            paths.append(entry[3:])
+            if entry[:1] in ("R", "C"):
+                next(entries, None)  # -z gives a rename's source as its own field
+        return paths
 
     def commits(self, since: str, until: str = "HEAD") -> list[Commit]:
         """Commits ``since..until`` oldest first, with full messages (one git call)."""
