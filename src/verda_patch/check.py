@@ -722,12 +722,12 @@ def check_project(
     applied = check_apply(config, project, entries, patches, hooks, with_tree)
     results += applied
     if not any(r.check == APPLY and r.file is None and r.status == PASS for r in applied):
-        why = "not run: the series does not apply on its base"
-        if not any(r.check == CONFIG for r in applied):
-            results += _skipped(config, project, entries, EXPORT, why)
-            results.append(Result(project, EXPORT, None, SKIP, why))
-            results.append(Result(project, REVIEW,
-                                  _rel(config, config.root / "review" / project), SKIP, why))
+        why = ("not run: the base is not available" if any(r.check == CONFIG for r in applied)
+               else "not run: the series does not apply on its base")
+        results += _skipped(config, project, entries, EXPORT, why)
+        results.append(Result(project, EXPORT, None, SKIP, why))
+        results.append(Result(project, REVIEW, _rel(config, config.root / "review" / project),
+                              SKIP, why))
     if against:
         hooks.say(f"{project}: forward check against {against}")
         try:
