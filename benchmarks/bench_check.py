@@ -72,10 +72,20 @@ def _series_files(repo: Path, project: str) -> list[Path]:
 
 
 def generated(work: Path, count: int, upstream: Path, base: str, tree: object) -> Setup:
-    series = make_series(upstream, base, tree, work / f"series-{count}",  # type: ignore[arg-type]
-                         count=count)
-    repo = write_patch_repo(work / f"repo-{count}", project=PROJECT, upstream=str(upstream),
-                            base=base, patches=list(series.files))
+    series = make_series(
+        upstream,
+        base,
+        tree,
+        work / f"series-{count}",  # type: ignore[arg-type]
+        count=count,
+    )
+    repo = write_patch_repo(
+        work / f"repo-{count}",
+        project=PROJECT,
+        upstream=str(upstream),
+        base=base,
+        patches=list(series.files),
+    )
     return _setup(f"n={count}", work / f"w-{count}", repo, PROJECT, str(upstream), base)
 
 
@@ -88,8 +98,14 @@ def real(work: Path, source: Path, project: str) -> Setup:
     config = load(repo)
     proj = config.project(project)
     upstream = proj.upstream_location(config.root)
-    return _setup(f"real {project} n={len(_series_files(repo, project))}", work / "w-real",
-                  repo, project, upstream, proj.commit)
+    return _setup(
+        f"real {project} n={len(_series_files(repo, project))}",
+        work / "w-real",
+        repo,
+        project,
+        upstream,
+        proj.commit,
+    )
 
 
 def _setup(label: str, work: Path, repo: Path, project: str, upstream: str, base: str) -> Setup:
@@ -100,8 +116,9 @@ def _setup(label: str, work: Path, repo: Path, project: str, upstream: str, base
     mirror.parent.mkdir()
     # a local clone hardlinks objects, as verda-patch's own mirror does
     git(work, "clone", "-q", "--bare", upstream, str(mirror))
-    setup = Setup(label, repo, project, cache, mirror, base, _series_files(repo, project),
-                  work / "scratch")
+    setup = Setup(
+        label, repo, project, cache, mirror, base, _series_files(repo, project), work / "scratch"
+    )
     verda(repo, "check", cache=cache)  # warm verda's cache: both sides start from a mirror
     return setup
 
@@ -163,20 +180,43 @@ def main() -> None:
     for s in setups:
         ours = Case(f"verda check {s.label}", lambda s=s: verda_check(s))
         ref = Case(f"git {s.label}", lambda s=s: raw_git(s), setup=lambda s=s: raw_reset(s))
-        yard = Case(f"verda apply+export {s.label}", lambda s=s: apply_export(s),
-                    setup=lambda s=s: drop_tree(s))
+        yard = Case(
+            f"verda apply+export {s.label}",
+            lambda s=s: apply_export(s),
+            setup=lambda s=s: drop_tree(s),
+        )
         alternate([(ours, ref)], args.repeat)
         for _ in range(args.repeat):
             yard.once()
         print(ratio_line("check", s.label, ours.best, ref.best))
-        print(ratio_line("check", f"{s.label} vs apply+export", ours.best, yard.best)
-              .replace("/ git", "/ apply+export"))
-        rows.append((s.label, seconds(ours.best), seconds(ref.best), seconds(yard.best),
-                     f"{ours.best / ref.best:.2f}x", f"{ours.best / yard.best:.2f}x"))
-        results.append({"label": s.label, "verda_check": ours.times, "raw_git": ref.times,
-                        "apply_export": yard.times})
-    print_table(f"check --junit (best of {args.repeat})",
-                ("series", "verda check", "raw git", "apply+export", "vs git", "vs a+e"), rows)
+        print(
+            ratio_line("check", f"{s.label} vs apply+export", ours.best, yard.best).replace(
+                "/ git", "/ apply+export"
+            )
+        )
+        rows.append(
+            (
+                s.label,
+                seconds(ours.best),
+                seconds(ref.best),
+                seconds(yard.best),
+                f"{ours.best / ref.best:.2f}x",
+                f"{ours.best / yard.best:.2f}x",
+            )
+        )
+        results.append(
+            {
+                "label": s.label,
+                "verda_check": ours.times,
+                "raw_git": ref.times,
+                "apply_export": yard.times,
+            }
+        )
+    print_table(
+        f"check --junit (best of {args.repeat})",
+        ("series", "verda check", "raw git", "apply+export", "vs git", "vs a+e"),
+        rows,
+    )
     save_results(Path(__file__).parent / "results" / "check.json", "check", results)
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)

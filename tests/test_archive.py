@@ -22,9 +22,7 @@ from verda_patch.errors import PatchConflict, UserError
 from verda_patch.mirror import Mirror
 
 PBR_SETUP_PY = "import setuptools\n\nsetuptools.setup(setup_requires=['pbr>=2.0.0'], pbr=True)\n"
-PBR_SETUP_CFG = (
-    "[metadata]\nname = sample\nsummary = A sample\n\n[files]\npackages =\n    sample\n"
-)
+PBR_SETUP_CFG = "[metadata]\nname = sample\nsummary = A sample\n\n[files]\npackages =\n    sample\n"
 
 
 @pytest.fixture
@@ -40,8 +38,9 @@ def pbr_scenario(make_upstream, make_patch_repo) -> Scenario:
     up.tag("1.1.0")
     base = up.rev("1.1.0")
     api = up.read(base, "sample/api.py").decode()
-    a = side_commit(up, base, "Fix api 3", {"sample/api.py": api.replace("return 3\n",
-                                                                          "return 33\n")})
+    a = side_commit(
+        up, base, "Fix api 3", {"sample/api.py": api.replace("return 3\n", "return 33\n")}
+    )
     repo = make_patch_repo()
     repo.set_base("sample", up, base, ref="1.1.0")
     write_series(repo, up, "sample", "cherry-pick", [a])
@@ -115,10 +114,12 @@ def test_manifest_names_upstream_base_and_every_patch(scenario, tmp_path):
     for entry in manifest["patches"]:
         data = (scenario.patches / entry["file"]).read_bytes()
         assert entry["sha256"] == hashlib.sha256(data).hexdigest()
-    assert manifest["custom_source"] == [{
-        "path": "custom-source/sample/etc/sample.conf",
-        "sha256": hashlib.sha256(b"[DEFAULT]\n").hexdigest(),
-    }]
+    assert manifest["custom_source"] == [
+        {
+            "path": "custom-source/sample/etc/sample.conf",
+            "sha256": hashlib.sha256(b"[DEFAULT]\n").hexdigest(),
+        }
+    ]
     assert _read(result.path, "etc/sample.conf") == b"[DEFAULT]\n"
 
 
@@ -174,8 +175,10 @@ def test_pbr_project_gets_pkg_info(pbr_scenario, tmp_path):
 
 
 def test_pbr_detection():
-    assert pbr_package_name({"setup.py": PBR_SETUP_PY.encode(),
-                             "setup.cfg": PBR_SETUP_CFG.encode()}) == "sample"
+    assert (
+        pbr_package_name({"setup.py": PBR_SETUP_PY.encode(), "setup.cfg": PBR_SETUP_CFG.encode()})
+        == "sample"
+    )
     assert pbr_package_name({"setup.cfg": b"[metadata]\nname = x\n\n[pbr]\n"}) == "x"
     assert pbr_package_name({"setup.cfg": b"[metadata]\nname = x\n"}) is None
     assert pbr_package_name({"setup.py": PBR_SETUP_PY.encode()}) is None  # no name to give
@@ -192,9 +195,21 @@ def test_pip_builds_the_pbr_version_from_the_archive(pbr_scenario, tmp_path):
     with tarfile.open(result.path, "r:gz") as tar:
         tar.extractall(unpacked, filter="data")
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-         "-w", str(tmp_path / "wheels"), str(unpacked / result.prefix)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(tmp_path / "wheels"),
+            str(unpacked / result.prefix),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (wheel,) = (tmp_path / "wheels").glob("*.whl")

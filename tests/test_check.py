@@ -34,13 +34,22 @@ def build(make_upstream, make_patch_repo) -> Scenario:
     up = make_upstream()
     base = up.rev("1.0.0")
     api = up.read(base, "sample/api.py").decode()
-    a = side_commit(up, base, "Fix api 3", {"sample/api.py": api.replace("return 3\n",
-                                                                          "return 33\n")})
-    b = side_commit(up, a, "Reject negative cores", {
-        "sample/quota.py": "LIMITS = {'cores': 20, 'ram': 51200}\nMIN = 0\n"})
-    c = side_commit(up, b, "Add GPU quota", {
-        "sample/gpu.py": "def count(flavor):\n    return flavor.get('gpus', 0)\n"},
-        change_id=False)
+    a = side_commit(
+        up, base, "Fix api 3", {"sample/api.py": api.replace("return 3\n", "return 33\n")}
+    )
+    b = side_commit(
+        up,
+        a,
+        "Reject negative cores",
+        {"sample/quota.py": "LIMITS = {'cores': 20, 'ram': 51200}\nMIN = 0\n"},
+    )
+    c = side_commit(
+        up,
+        b,
+        "Add GPU quota",
+        {"sample/gpu.py": "def count(flavor):\n    return flavor.get('gpus', 0)\n"},
+        change_id=False,
+    )
     repo = make_patch_repo()
     repo.set_base("sample", up, base, ref="1.0.0")
     write_series(repo, up, "sample", "cherry-pick", [a])
@@ -78,8 +87,17 @@ def test_good_repo_passes_every_check(scenario):
     assert report.ok, _failed(report)
     assert report.exit_code == 0
     checks = {r.check for r in report.results}
-    assert {"config", "series", "parse", "cherry-pick-origin", "unique-change-id",
-            "unique-name", "apply", "export", "review"} <= checks
+    assert {
+        "config",
+        "series",
+        "parse",
+        "cherry-pick-origin",
+        "unique-change-id",
+        "unique-name",
+        "apply",
+        "export",
+        "review",
+    } <= checks
     assert [r.file for r in _by(report, "parse")] == [CHERRY, GENERAL, CUSTOM]
     assert all(r.status == "pass" for r in _by(report, "apply"))
     (review,) = _by(report, "review")
@@ -147,8 +165,9 @@ def test_duplicate_change_id_fails_both_patches(scenario, make_upstream):
     general = scenario.patches / GENERAL
     text = general.read_text()
     old = next(line for line in text.splitlines() if line.startswith("Change-Id:"))
-    general.write_text(text.replace(old, change_id.lower().replace("change-id", "Change-Id")
-                                    .replace(": i", ": I")))
+    general.write_text(
+        text.replace(old, change_id.lower().replace("change-id", "Change-Id").replace(": i", ": I"))
+    )
     report = scenario.run()
     assert sorted(_failed(report)) == [("unique-change-id", CHERRY), ("unique-change-id", GENERAL)]
     (one,) = _by(report, "unique-change-id", CHERRY)
@@ -157,8 +176,13 @@ def test_duplicate_change_id_fails_both_patches(scenario, make_upstream):
 
 def test_cherry_pick_without_origin_fails(scenario):
     path = scenario.patches / CHERRY
-    path.write_text("".join(line + "\n" for line in path.read_text().splitlines()
-                            if not line.startswith("Change-Id:")))
+    path.write_text(
+        "".join(
+            line + "\n"
+            for line in path.read_text().splitlines()
+            if not line.startswith("Change-Id:")
+        )
+    )
     report = scenario.run()
     assert _failed(report) == [("cherry-pick-origin", CHERRY)]
     assert "cherry picked from commit" in report.failures[0].message
@@ -166,8 +190,9 @@ def test_cherry_pick_without_origin_fails(scenario):
 
 def test_cherry_picked_from_line_is_an_origin(scenario):
     path = scenario.patches / CHERRY
-    text = "".join(line + "\n" for line in path.read_text().splitlines()
-                   if not line.startswith("Change-Id:"))
+    text = "".join(
+        line + "\n" for line in path.read_text().splitlines() if not line.startswith("Change-Id:")
+    )
     path.write_text(text.replace("\n---\n", f"\n(cherry picked from commit {'a' * 40})\n---\n", 1))
     report = scenario.run()
     (origin,) = _by(report, "cherry-pick-origin", CHERRY)
@@ -202,8 +227,11 @@ def test_conflicting_patch_fails_alone_with_paths_and_git_message(scenario):
 def test_non_canonical_patch_fails_export(scenario):
     path = scenario.patches / GENERAL
     # no From: line: it applies (as verda-patch), but export would write the author back
-    path.write_text("".join(line + "\n" for line in path.read_text().splitlines()
-                            if not line.startswith("From: ")))
+    path.write_text(
+        "".join(
+            line + "\n" for line in path.read_text().splitlines() if not line.startswith("From: ")
+        )
+    )
     report = scenario.run()
     assert _failed(report) == [("export", GENERAL)]
     assert "canonical" in report.failures[0].message
@@ -238,8 +266,9 @@ def test_stale_review_fails_and_fresh_review_passes(scenario):
 
 
 def test_orphan_patch_folder_is_a_config_failure(scenario):
-    scenario.repo.add_patch("neutron", "general", "0001-x.patch",
-                            (scenario.patches / GENERAL).read_bytes())
+    scenario.repo.add_patch(
+        "neutron", "general", "0001-x.patch", (scenario.patches / GENERAL).read_bytes()
+    )
     report = scenario.run()
     assert _failed(report) == [("config", "patches/neutron/")]
     assert report.exit_code == 2
@@ -256,8 +285,9 @@ def test_missing_base_commit_upstream_is_config(scenario):
 def test_config_failed_report():
     from verda_patch.errors import ConfigError
 
-    report = gate.config_failed(ConfigError("bad key", file=Path("/r/base-commit"), line=3),
-                                Path("/r"))
+    report = gate.config_failed(
+        ConfigError("bad key", file=Path("/r/base-commit"), line=3), Path("/r")
+    )
     (only,) = report.results
     assert (only.check, only.file, only.line, only.ok) == ("config", "base-commit", 3, False)
     assert report.exit_code == 2
@@ -273,11 +303,18 @@ def _junit(report: gate.Report) -> ET.Element:
 def test_junit_one_testcase_per_patch_and_per_repo_check(scenario):
     root = _junit(scenario.run())
     cases = {(c.get("classname"), c.get("name")) for c in root.iter("testcase")}
-    assert {("sample/cherry-pick", "0001-Fix-api-3.patch"),
-            ("sample/general", "0001-Reject-negative-cores.patch"),
-            ("sample/customs", "0001-Add-GPU-quota.patch")} <= cases
-    assert {("verda-patch", "config"), ("sample", "series"), ("sample", "apply"),
-            ("sample", "export"), ("sample", "review")} <= cases
+    assert {
+        ("sample/cherry-pick", "0001-Fix-api-3.patch"),
+        ("sample/general", "0001-Reject-negative-cores.patch"),
+        ("sample/customs", "0001-Add-GPU-quota.patch"),
+    } <= cases
+    assert {
+        ("verda-patch", "config"),
+        ("sample", "series"),
+        ("sample", "apply"),
+        ("sample", "export"),
+        ("sample", "review"),
+    } <= cases
     assert root.get("failures") == "0"
     assert int(root.get("tests")) == len(cases)
 
@@ -288,7 +325,8 @@ def test_junit_failure_names_the_file_path_and_git_message(scenario):
     root = _junit(scenario.run())
     failed = [c for c in root.iter("testcase") if c.find("failure") is not None]
     assert [(c.get("classname"), c.get("name")) for c in failed] == [
-        ("sample/general", "0001-Reject-negative-cores.patch")]
+        ("sample/general", "0001-Reject-negative-cores.patch")
+    ]
     failure = failed[0].find("failure")
     assert f"patches/sample/{GENERAL}" in failure.get("message")
     assert f"file: patches/sample/{GENERAL}" in failure.text
@@ -300,8 +338,9 @@ def test_junit_failure_names_the_file_path_and_git_message(scenario):
 
 
 def test_junit_strips_characters_xml_cannot_carry():
-    report = gate.Report((gate.Result("p", "apply", None, "fail", "bad \x1b[31mred\x00",
-                                      detail="git \x07 said"),))
+    report = gate.Report(
+        (gate.Result("p", "apply", None, "fail", "bad \x1b[31mred\x00", detail="git \x07 said"),)
+    )
     root = _junit(report)
     failure = next(root.iter("failure"))
     assert "\x1b" not in failure.get("message") and "red" in failure.get("message")

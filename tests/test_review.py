@@ -21,8 +21,7 @@ def scenario(make_upstream, make_patch_repo) -> Scenario:
 
 def _tree(scenario: Scenario) -> dict[str, bytes]:
     root = scenario.repo.path / "review" / "sample"
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*")
-            if p.is_file()}
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 def test_review_writes_the_patched_version_of_every_touched_file(scenario):
@@ -41,8 +40,13 @@ def test_review_needs_no_apply_and_ignores_a_stale_work_tree(scenario):
     config = load(scenario.repo.path)
     tree = apply_project(config, "sample").work_tree
     (tree / "sample" / "quota.py").write_text("uncommitted edit\n")
-    git(tree, "commit", "-qam", "unsaved commit",
-        env={"GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.org"})
+    git(
+        tree,
+        "commit",
+        "-qam",
+        "unsaved commit",
+        env={"GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.org"},
+    )
     review(config, "sample")
     assert b"uncommitted edit" not in _tree(scenario)["sample/quota.py"]
 
@@ -91,8 +95,12 @@ def test_check_lists_added_changed_and_removed(scenario):
 def test_deleted_and_executable_files(make_upstream, make_patch_repo):
     up = make_upstream()
     base = up.rev("1.0.0")
-    a = side_commit(up, base, "Drop the readme, add a tool", {
-        "README.rst": None, "tools/run.sh": "#!/bin/sh\necho run\n"})
+    a = side_commit(
+        up,
+        base,
+        "Drop the readme, add a tool",
+        {"README.rst": None, "tools/run.sh": "#!/bin/sh\necho run\n"},
+    )
     git(up.path, "checkout", "-q", "--detach", a)
     os.chmod(up.path / "tools" / "run.sh", 0o755)
     git(up.path, "add", "tools/run.sh")
@@ -106,7 +114,8 @@ def test_deleted_and_executable_files(make_upstream, make_patch_repo):
     review(config, "sample")
     root = repo.path / "review" / "sample"
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == [
-        "tools/run.sh"]  # a deleted file has no patched version
+        "tools/run.sh"
+    ]  # a deleted file has no patched version
     assert os.access(root / "tools" / "run.sh", os.X_OK)
     (root / "tools" / "run.sh").chmod(0o644)
     assert review(config, "sample", check=True).changed == ("tools/run.sh",)

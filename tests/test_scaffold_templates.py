@@ -51,8 +51,8 @@ def test_init_scaffolds_an_example_dockerfile(tmp_path):
 def test_init_makes_one_dockerfile_per_project_and_keeps_existing(tmp_path):
     (tmp_path / "base-commit").write_text(
         "nova:\n  upstream: https://opendev.org/openstack/nova\n  commit: " + "a" * 40 + "\n"
-        "neutron:\n  upstream: https://opendev.org/openstack/neutron\n  commit: " + "b" * 40
-        + "\n")
+        "neutron:\n  upstream: https://opendev.org/openstack/neutron\n  commit: " + "b" * 40 + "\n"
+    )
     mine = tmp_path / "dockerfiles" / "nova" / "Dockerfile"
     mine.parent.mkdir(parents=True)
     mine.write_text("FROM scratch\n")
@@ -101,20 +101,26 @@ def test_the_commands_the_dockerfile_runs(scenario, tmp_path):
     init(repo)  # scripts/apply_patch.sh and dockerfiles/sample/Dockerfile
     steps = instructions((repo / "dockerfiles" / "sample" / "Dockerfile").read_text())
     stage = steps[: next(i for i, (w, r) in enumerate(steps) if w == "FROM" and "AS" not in r)]
-    runs = [rest for word, rest in stage if word == "RUN" and (
-        "verda-patch" in rest or "apply_patch.sh" in rest) and "pip install" not in rest]
+    runs = [
+        rest
+        for word, rest in stage
+        if word == "RUN"
+        and ("verda-patch" in rest or "apply_patch.sh" in rest)
+        and "pip install" not in rest
+    ]
     assert len(runs) == 2
     bin_dir = tmp_path / "bin"  # the image's pip-installed console script
     bin_dir.mkdir()
     shim = bin_dir / "verda-patch"
-    shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m verda_patch \"$@\"\n")
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m verda_patch "$@"\n')
     shim.chmod(0o755)
     dist = tmp_path / "dist"
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     for command in runs:
         command = re.sub(r"(?<![\w/])/dist\b", str(dist), command)
-        proc = subprocess.run(["sh", "-c", command], cwd=repo, env=env, capture_output=True,
-                              text=True, check=False)
+        proc = subprocess.run(
+            ["sh", "-c", command], cwd=repo, env=env, capture_output=True, text=True, check=False
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (repo / ".verda" / "work" / "sample" / "sample" / "gpu.py").is_file()
     manifest = json.loads((dist / "VERDA-PATCH.json").read_text())
@@ -125,17 +131,21 @@ def test_the_commands_the_dockerfile_runs(scenario, tmp_path):
 def test_apply_patch_script_fails_naming_the_patch(scenario):
     init(scenario.repo.path)
     general = scenario.patches / "general" / "0001-Reject-negative-cores.patch"
-    general.write_text(general.read_text().replace(" LIMITS = {'cores': 20",
-                                                   " LIMITS = {'cores': 99"))
+    general.write_text(
+        general.read_text().replace(" LIMITS = {'cores': 20", " LIMITS = {'cores': 99")
+    )
     bin_dir = scenario.repo.path.parent / "bin"
     bin_dir.mkdir()
-    (bin_dir / "verda-patch").write_text(
-        f"#!/bin/sh\nexec {sys.executable} -m verda_patch \"$@\"\n")
+    (bin_dir / "verda-patch").write_text(f'#!/bin/sh\nexec {sys.executable} -m verda_patch "$@"\n')
     (bin_dir / "verda-patch").chmod(0o755)
     proc = subprocess.run(
-        ["sh", "scripts/apply_patch.sh", "sample"], cwd=scenario.repo.path, capture_output=True,
-        text=True, check=False,
-        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+        ["sh", "scripts/apply_patch.sh", "sample"],
+        cwd=scenario.repo.path,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
+    )
     assert proc.returncode == 1
     assert "0001-Reject-negative-cores.patch" in proc.stderr
 

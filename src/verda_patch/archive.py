@@ -95,8 +95,15 @@ def base_version(mirror: Path, project: Project) -> str:
     if project.ref and _PUBLIC_RE.match(project.ref):
         return project.ref
     res = git.run(
-        ["describe", "--tags", "--long", "--match=[0-9]*", "--exclude=*-eol",
-         "--end-of-options", project.commit],
+        [
+            "describe",
+            "--tags",
+            "--long",
+            "--match=[0-9]*",
+            "--exclude=*-eol",
+            "--end-of-options",
+            project.commit,
+        ],
         cwd=mirror,
         ok=(0, 128),
     )
@@ -165,9 +172,7 @@ def manifest(
         "base": {"commit": project.commit, "ref": project.ref, "branch": project.branch},
         "head": head,
         "version": version,
-        "patches": [
-            {"file": p.file, "sha256": _sha256(p.path.read_bytes())} for p in patches
-        ],
+        "patches": [{"file": p.file, "sha256": _sha256(p.path.read_bytes())} for p in patches],
         "custom_source": [
             {"path": f"{CUSTOM_SOURCE}/{project.name}/{rel}", "sha256": _sha256(src.read_bytes())}
             for rel, src in custom
@@ -250,10 +255,14 @@ def write_tarball(
         with os.fdopen(fd, "wb") as raw:
             hashing = _HashingWriter(raw, digest)
             # filename="" and mtime=0: the gzip header names no file and no time
-            with gzip.GzipFile(filename="", mode="wb", fileobj=hashing,
-                               compresslevel=GZIP_LEVEL, mtime=0) as gz, tarfile.open(
-                fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8"
-            ) as tar:
+            with (
+                gzip.GzipFile(
+                    filename="", mode="wb", fileobj=hashing, compresslevel=GZIP_LEVEL, mtime=0
+                ) as gz,
+                tarfile.open(
+                    fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8"
+                ) as tar,
+            ):
                 for name in sorted(entries):
                     info, data = entries[name]
                     member = _normalized(info, name, mtime)

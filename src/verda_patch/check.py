@@ -164,7 +164,12 @@ def _explain(exc: VerdaError) -> str:
 
 
 def _patch_result(
-    config: RepoConfig, project: str, entry: Entry, check: str, status: str, message: str = "",
+    config: RepoConfig,
+    project: str,
+    entry: Entry,
+    check: str,
+    status: str,
+    message: str = "",
     **extra: Any,
 ) -> Result:
     return Result(
@@ -195,34 +200,54 @@ def config_failed(error: VerdaError, root: Path | None = None) -> Report:
         if root is not None:
             with contextlib.suppress(ValueError):
                 path = Path(error.file).resolve().relative_to(root.resolve()).as_posix()
-    return Report((
-        Result(None, CONFIG, path or BASE_FILE, FAIL, _explain(error), path=path or BASE_FILE,
-               line=error.line),
-    ))
+    return Report(
+        (
+            Result(
+                None,
+                CONFIG,
+                path or BASE_FILE,
+                FAIL,
+                _explain(error),
+                path=path or BASE_FILE,
+                line=error.line,
+            ),
+        )
+    )
 
 
 def check_config(config: RepoConfig, projects: Sequence[str]) -> list[Result]:
-    results = [Result(
-        None, CONFIG, BASE_FILE, PASS,
-        f"{len(config.projects)} project(s): {', '.join(config.projects) or 'none'}",
-        path=BASE_FILE,
-    )]
+    results = [
+        Result(
+            None,
+            CONFIG,
+            BASE_FILE,
+            PASS,
+            f"{len(config.projects)} project(s): {', '.join(config.projects) or 'none'}",
+            path=BASE_FILE,
+        )
+    ]
     for name in Store(config).projects_with_patches():
         if name not in config.projects and (not projects or name in projects):
-            results.append(Result(
-                name, CONFIG, f"{PATCHES_DIR}/{name}/", FAIL,
-                f"{PATCHES_DIR}/{name}/ has no entry in {BASE_FILE}, so it is never applied; "
-                f"add '{name}:' to {BASE_FILE} or remove the folder",
-                path=f"{PATCHES_DIR}/{name}",
-            ))
+            results.append(
+                Result(
+                    name,
+                    CONFIG,
+                    f"{PATCHES_DIR}/{name}/",
+                    FAIL,
+                    f"{PATCHES_DIR}/{name}/ has no entry in {BASE_FILE}, so it is never applied; "
+                    f"add '{name}:' to {BASE_FILE} or remove the folder",
+                    path=f"{PATCHES_DIR}/{name}",
+                )
+            )
     return results
 
 
 # --- series --------------------------------------------------------------------------
 
 
-def check_series(config: RepoConfig, project: str) -> tuple[list[Result], list[Entry] | None,
-                                                             list[Entry]]:
+def check_series(
+    config: RepoConfig, project: str
+) -> tuple[list[Result], list[Entry] | None, list[Entry]]:
     """(results, the apply order when the series is consistent, every patch file found)."""
     store = Store(config)
     base = store.project_dir(project)
@@ -230,24 +255,41 @@ def check_series(config: RepoConfig, project: str) -> tuple[list[Result], list[E
     results: list[Result] = []
     found: list[Entry] = []
     if not base.is_dir():
-        return [Result(project, SERIES_CHECK, None, PASS, f"no {rel_base}/: no patches",
-                       path=rel_base)], [], []
+        return (
+            [
+                Result(
+                    project, SERIES_CHECK, None, PASS, f"no {rel_base}/: no patches", path=rel_base
+                )
+            ],
+            [],
+            [],
+        )
     for child in sorted(base.iterdir()):
         if child.is_dir() and child.name not in store.categories:
-            results.append(Result(
-                project, SERIES_CHECK, f"{child.name}/", FAIL,
-                f"folder '{child.name}' is not a category (known: "
-                f"{', '.join(store.categories)}); its patches are never applied: move them "
-                "into a category or add it to 'categories' in verda-patch.yaml",
-                path=f"{rel_base}/{child.name}",
-            ))
+            results.append(
+                Result(
+                    project,
+                    SERIES_CHECK,
+                    f"{child.name}/",
+                    FAIL,
+                    f"folder '{child.name}' is not a category (known: "
+                    f"{', '.join(store.categories)}); its patches are never applied: move them "
+                    "into a category or add it to 'categories' in verda-patch.yaml",
+                    path=f"{rel_base}/{child.name}",
+                )
+            )
         elif not child.is_dir() and child.name.endswith(PATCH_SUFFIXES):
-            results.append(Result(
-                project, SERIES_CHECK, child.name, FAIL,
-                f"patch file outside a category folder, never applied: move it into one of "
-                f"{', '.join(store.categories)}",
-                path=f"{rel_base}/{child.name}",
-            ))
+            results.append(
+                Result(
+                    project,
+                    SERIES_CHECK,
+                    child.name,
+                    FAIL,
+                    f"patch file outside a category folder, never applied: move it into one of "
+                    f"{', '.join(store.categories)}",
+                    path=f"{rel_base}/{child.name}",
+                )
+            )
     for category in store.categories:
         folder = base / category
         if not folder.is_dir():
@@ -259,29 +301,55 @@ def check_series(config: RepoConfig, project: str) -> tuple[list[Result], list[E
         if problems:
             first_line = next((line for _, line in problems if line), None)
             subject = series_file if listed is not None else f"{category}/"
-            results.append(Result(
-                project, SERIES_CHECK, subject, FAIL, "; ".join(text for text, _ in problems),
-                path=f"{rel_base}/{subject.rstrip('/')}", line=first_line,
-            ))
+            results.append(
+                Result(
+                    project,
+                    SERIES_CHECK,
+                    subject,
+                    FAIL,
+                    "; ".join(text for text, _ in problems),
+                    path=f"{rel_base}/{subject.rstrip('/')}",
+                    line=first_line,
+                )
+            )
         elif listed is None:
-            results.append(Result(
-                project, SERIES_CHECK, f"{category}/", PASS,
-                f"{len(on_disk)} patch(es), in file-name order (no series file)",
-                path=f"{rel_base}/{category}",
-            ))
+            results.append(
+                Result(
+                    project,
+                    SERIES_CHECK,
+                    f"{category}/",
+                    PASS,
+                    f"{len(on_disk)} patch(es), in file-name order (no series file)",
+                    path=f"{rel_base}/{category}",
+                )
+            )
         else:
-            results.append(Result(
-                project, SERIES_CHECK, series_file, PASS,
-                f"lists all {len(listed)} patch(es) of {category}/",
-                path=f"{rel_base}/{series_file}",
-            ))
+            results.append(
+                Result(
+                    project,
+                    SERIES_CHECK,
+                    series_file,
+                    PASS,
+                    f"lists all {len(listed)} patch(es) of {category}/",
+                    path=f"{rel_base}/{series_file}",
+                )
+            )
     if any(not r.ok for r in results):
         return results, None, found
     try:
         order = store.entries(project)
     except PatchError as exc:  # a rule of the store this check does not know yet
-        results.append(Result(project, SERIES_CHECK, None, FAIL, _explain(exc),
-                              path=_rel(config, exc.file), line=exc.line))
+        results.append(
+            Result(
+                project,
+                SERIES_CHECK,
+                None,
+                FAIL,
+                _explain(exc),
+                path=_rel(config, exc.file),
+                line=exc.line,
+            )
+        )
         return results, None, found
     if not results:
         results.append(Result(project, SERIES_CHECK, None, PASS, "no category folders"))
@@ -296,8 +364,9 @@ def _patch_files(folder: Path) -> set[str]:
     }
 
 
-def _category_series(folder: Path, category: str) -> tuple[list[tuple[str, int | None]],
-                                                             list[str] | None]:
+def _category_series(
+    folder: Path, category: str
+) -> tuple[list[tuple[str, int | None]], list[str] | None]:
     """Every problem of one category folder, and the names its series lists (None: none)."""
     problems: list[tuple[str, int | None]] = []
     on_disk = _patch_files(folder)
@@ -319,21 +388,30 @@ def _category_series(folder: Path, category: str) -> tuple[list[tuple[str, int |
             continue
         name = name.split()[0]
         if "/" in name or "\\" in name or name in (".", ".."):
-            problems.append((f"line {lineno}: {name!r} is not a file name in {category}/",
-                             lineno))
+            problems.append((f"line {lineno}: {name!r} is not a file name in {category}/", lineno))
             continue
         if name in seen:
-            problems.append((f"line {lineno}: '{name}' is listed twice (first on line "
-                             f"{seen[name]})", lineno))
+            problems.append(
+                (f"line {lineno}: '{name}' is listed twice (first on line {seen[name]})", lineno)
+            )
             continue
         seen[name] = lineno
         listed.append(name)
         if name not in on_disk and not (folder / name).is_file():
-            problems.append((f"line {lineno}: '{name}' does not exist; remove the line or "
-                             "restore the file", lineno))
+            problems.append(
+                (
+                    f"line {lineno}: '{name}' does not exist; remove the line or restore the file",
+                    lineno,
+                )
+            )
     for name in sorted(on_disk - set(seen)):
-        problems.append((f"{category}/{name} is not listed in {category}/{SERIES}; add it "
-                         "or remove the file", None))
+        problems.append(
+            (
+                f"{category}/{name} is not listed in {category}/{SERIES}; add it "
+                "or remove the file",
+                None,
+            )
+        )
     return problems, listed
 
 
@@ -341,7 +419,9 @@ def _category_series(folder: Path, category: str) -> tuple[list[tuple[str, int |
 
 
 def check_parse(
-    config: RepoConfig, project: str, entries: Sequence[Entry],
+    config: RepoConfig,
+    project: str,
+    entries: Sequence[Entry],
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[Result], list[Patch | None]]:
     results: list[Result] = []
@@ -351,14 +431,21 @@ def check_parse(
             patch = parse_file(entry.path, file=entry.file, category=entry.category)
         except PatchError as exc:
             parsed.append(None)
-            results.append(_patch_result(config, project, entry, PARSE, FAIL, _explain(exc),
-                                         line=exc.line))
+            results.append(
+                _patch_result(config, project, entry, PARSE, FAIL, _explain(exc), line=exc.line)
+            )
         else:
             parsed.append(patch)
-            results.append(_patch_result(
-                config, project, entry, PARSE, PASS,
-                f"{patch.subject} ({len(patch.files)} file(s))",
-            ))
+            results.append(
+                _patch_result(
+                    config,
+                    project,
+                    entry,
+                    PARSE,
+                    PASS,
+                    f"{patch.subject} ({len(patch.files)} file(s))",
+                )
+            )
         if progress:
             progress(i, len(entries))
     return results, parsed
@@ -378,22 +465,37 @@ def check_invariants(
     for entry, patch in zip(entries, parsed, strict=True):
         if entry.category == CHERRY_PICK:
             if patch is None:
-                results.append(_patch_result(config, project, entry, ORIGIN, SKIP,
-                                             "not checked: the file does not parse"))
+                results.append(
+                    _patch_result(
+                        config, project, entry, ORIGIN, SKIP, "not checked: the file does not parse"
+                    )
+                )
             elif patch.cherry_picked_from or patch.change_ids:
-                what = (f"cherry picked from {patch.cherry_picked_from[0][:12]}"
-                        if patch.cherry_picked_from else f"Change-Id {patch.change_ids[-1]}")
+                what = (
+                    f"cherry picked from {patch.cherry_picked_from[0][:12]}"
+                    if patch.cherry_picked_from
+                    else f"Change-Id {patch.change_ids[-1]}"
+                )
                 results.append(_patch_result(config, project, entry, ORIGIN, PASS, what))
             else:
-                results.append(_patch_result(
-                    config, project, entry, ORIGIN, FAIL,
-                    "a cherry-pick patch must name its upstream change: add a "
-                    "'(cherry picked from commit <sha>)' line or the upstream 'Change-Id:' "
-                    "trailer to its message, or move it to general/ or customs/",
-                ))
+                results.append(
+                    _patch_result(
+                        config,
+                        project,
+                        entry,
+                        ORIGIN,
+                        FAIL,
+                        "a cherry-pick patch must name its upstream change: add a "
+                        "'(cherry picked from commit <sha>)' line or the upstream 'Change-Id:' "
+                        "trailer to its message, or move it to general/ or customs/",
+                    )
+                )
         if patch is None:
-            results.append(_patch_result(config, project, entry, CHANGE_ID, SKIP,
-                                         "not checked: the file does not parse"))
+            results.append(
+                _patch_result(
+                    config, project, entry, CHANGE_ID, SKIP, "not checked: the file does not parse"
+                )
+            )
         else:
             clashes = [
                 (cid, other)
@@ -403,23 +505,41 @@ def check_invariants(
             ]
             if clashes:
                 others = ", ".join(dict.fromkeys(other for _, other in clashes))
-                results.append(_patch_result(
-                    config, project, entry, CHANGE_ID, FAIL,
-                    f"Change-Id {clashes[0][0]} is also in {others}: one upstream change "
-                    "belongs in one patch; merge or drop the duplicate",
-                ))
+                results.append(
+                    _patch_result(
+                        config,
+                        project,
+                        entry,
+                        CHANGE_ID,
+                        FAIL,
+                        f"Change-Id {clashes[0][0]} is also in {others}: one upstream change "
+                        "belongs in one patch; merge or drop the duplicate",
+                    )
+                )
             else:
-                results.append(_patch_result(
-                    config, project, entry, CHANGE_ID, PASS,
-                    f"Change-Id {patch.change_ids[-1]}" if patch.change_ids else "no Change-Id",
-                ))
+                results.append(
+                    _patch_result(
+                        config,
+                        project,
+                        entry,
+                        CHANGE_ID,
+                        PASS,
+                        f"Change-Id {patch.change_ids[-1]}" if patch.change_ids else "no Change-Id",
+                    )
+                )
         categories = by_name[entry.name]
         if len(categories) > 1:
-            results.append(_patch_result(
-                config, project, entry, NAME, FAIL,
-                f"the file name {entry.name} is used in "
-                f"{' and '.join(c + '/' for c in categories)}; rename one of them",
-            ))
+            results.append(
+                _patch_result(
+                    config,
+                    project,
+                    entry,
+                    NAME,
+                    FAIL,
+                    f"the file name {entry.name} is used in "
+                    f"{' and '.join(c + '/' for c in categories)}; rename one of them",
+                )
+            )
         else:
             results.append(_patch_result(config, project, entry, NAME, PASS))
     return results
@@ -429,7 +549,11 @@ def check_invariants(
 
 
 def _conflict_results(
-    config: RepoConfig, project: str, entries: Sequence[Entry], exc: PatchConflict, target: str,
+    config: RepoConfig,
+    project: str,
+    entries: Sequence[Entry],
+    exc: PatchConflict,
+    target: str,
 ) -> list[Result]:
     """APPLY results around a conflict: passed before it, failed at it, skipped after it."""
     results: list[Result] = []
@@ -438,24 +562,40 @@ def _conflict_results(
         if entry.file == exc.patch:
             seen = True
             if exc.git_message:  # git am stopped on it
-                hint = (f"to fix it: 'verda-patch apply {project}', resolve the conflict in the "
-                        f"work tree, 'verda-patch apply --continue {project}', then "
-                        f"'verda-patch export {project}'")
+                hint = (
+                    f"to fix it: 'verda-patch apply {project}', resolve the conflict in the "
+                    f"work tree, 'verda-patch apply --continue {project}', then "
+                    f"'verda-patch export {project}'"
+                )
             else:  # it applied but made no commit
                 hint = exc.hint or ""
-            results.append(_patch_result(
-                config, project, entry, APPLY, FAIL,
-                f"{exc.message} (on {target})" + (f"; {hint}" if hint else ""),
-                paths=exc.paths, detail=_git_detail(exc.git_message),
-            ))
+            results.append(
+                _patch_result(
+                    config,
+                    project,
+                    entry,
+                    APPLY,
+                    FAIL,
+                    f"{exc.message} (on {target})" + (f"; {hint}" if hint else ""),
+                    paths=exc.paths,
+                    detail=_git_detail(exc.git_message),
+                )
+            )
         elif not seen:
-            results.append(_patch_result(config, project, entry, APPLY, PASS,
-                                         f"applies on {target}"))
+            results.append(
+                _patch_result(config, project, entry, APPLY, PASS, f"applies on {target}")
+            )
         else:
-            results.append(_patch_result(
-                config, project, entry, APPLY, SKIP,
-                f"not reached: {exc.patch} stops the series before it",
-            ))
+            results.append(
+                _patch_result(
+                    config,
+                    project,
+                    entry,
+                    APPLY,
+                    SKIP,
+                    f"not reached: {exc.patch} stops the series before it",
+                )
+            )
     return results
 
 
@@ -486,39 +626,66 @@ def check_apply(
                 _patch_result(config, project, entry, APPLY, PASS, f"applies on {target}")
                 for entry in entries
             ]
-            results.append(Result(
-                project, APPLY, None, PASS,
-                f"{len(patches)} patch(es) apply on {target} (head {head[:12]})",
-                seconds=applied,
-            ))
+            results.append(
+                Result(
+                    project,
+                    APPLY,
+                    None,
+                    PASS,
+                    f"{len(patches)} patch(es) apply on {target} (head {head[:12]})",
+                    seconds=applied,
+                )
+            )
             results += then(tree.path, head)
             return results
     except PatchConflict as exc:
         results = _conflict_results(config, project, entries, exc, target)
         # the failure belongs to the patch's own result; the project's says where it stopped,
         # so one bad patch is exactly one failed testcase
-        results.append(Result(
-            project, APPLY, None, SKIP, f"stopped at {exc.patch} (see its result)",
-            seconds=time.perf_counter() - started,
-        ))
+        results.append(
+            Result(
+                project,
+                APPLY,
+                None,
+                SKIP,
+                f"stopped at {exc.patch} (see its result)",
+                seconds=time.perf_counter() - started,
+            )
+        )
         return results
     except UpstreamError as exc:
         return [
-            Result(project, CONFIG, BASE_FILE, FAIL, _explain(exc), path=BASE_FILE,
-                   line=exc.line or config.project(project).line),
+            Result(
+                project,
+                CONFIG,
+                BASE_FILE,
+                FAIL,
+                _explain(exc),
+                path=BASE_FILE,
+                line=exc.line or config.project(project).line,
+            ),
             *_skipped(config, project, entries, APPLY, "not run: the base is not available"),
         ]
     except VerdaError as exc:
         return [
-            Result(project, APPLY, None, FAIL, _explain(exc), path=_rel(config, exc.file),
-                   line=exc.line, detail=str(getattr(exc, "stderr", "") or ""),
-                   seconds=time.perf_counter() - started),
+            Result(
+                project,
+                APPLY,
+                None,
+                FAIL,
+                _explain(exc),
+                path=_rel(config, exc.file),
+                line=exc.line,
+                detail=str(getattr(exc, "stderr", "") or ""),
+                seconds=time.perf_counter() - started,
+            ),
             *_skipped(config, project, entries, APPLY, "not run: the series could not be built"),
         ]
 
 
-def _skipped(config: RepoConfig, project: str, entries: Iterable[Entry], check: str,
-             why: str) -> list[Result]:
+def _skipped(
+    config: RepoConfig, project: str, entries: Iterable[Entry], check: str, why: str
+) -> list[Result]:
     return [_patch_result(config, project, e, check, SKIP, why) for e in entries]
 
 
@@ -532,8 +699,17 @@ def check_export(
     try:
         outcome = export_tree(config, project, tree, base, write=False)
     except VerdaError as exc:
-        return [Result(project, EXPORT, None, FAIL, _explain(exc),
-                       path=_rel(config, exc.file), line=exc.line)]
+        return [
+            Result(
+                project,
+                EXPORT,
+                None,
+                FAIL,
+                _explain(exc),
+                path=_rel(config, exc.file),
+                line=exc.line,
+            )
+        ]
     seconds = time.perf_counter() - started
     rewritten = set(outcome.written)
     missing = set(outcome.missing)
@@ -542,35 +718,70 @@ def check_export(
     results: list[Result] = []
     for entry in entries:
         if entry.file in rewritten:
-            results.append(_patch_result(
-                config, project, entry, EXPORT, FAIL,
-                "not in canonical form: 'verda-patch export' would rewrite this file "
-                f"(run 'verda-patch apply {project}' then 'verda-patch export {project}' "
-                "and commit the result)",
-            ))
+            results.append(
+                _patch_result(
+                    config,
+                    project,
+                    entry,
+                    EXPORT,
+                    FAIL,
+                    "not in canonical form: 'verda-patch export' would rewrite this file "
+                    f"(run 'verda-patch apply {project}' then 'verda-patch export {project}' "
+                    "and commit the result)",
+                )
+            )
         elif entry.file in missing:
-            results.append(_patch_result(
-                config, project, entry, EXPORT, FAIL,
-                "no commit of the applied tree carries this file (export would miss it)",
-            ))
+            results.append(
+                _patch_result(
+                    config,
+                    project,
+                    entry,
+                    EXPORT,
+                    FAIL,
+                    "no commit of the applied tree carries this file (export would miss it)",
+                )
+            )
         else:
-            results.append(_patch_result(config, project, entry, EXPORT, PASS,
-                                         "export leaves it byte for byte"))
+            results.append(
+                _patch_result(
+                    config, project, entry, EXPORT, PASS, "export leaves it byte for byte"
+                )
+            )
     if untracked:
-        results.append(Result(project, EXPORT, None, FAIL,
-                              f"{len(untracked)} commit(s) of the applied tree belong to no "
-                              f"patch file (first: {untracked[0]})", seconds=seconds))
+        results.append(
+            Result(
+                project,
+                EXPORT,
+                None,
+                FAIL,
+                f"{len(untracked)} commit(s) of the applied tree belong to no "
+                f"patch file (first: {untracked[0]})",
+                seconds=seconds,
+            )
+        )
     for category in reordered:
-        results.append(Result(
-            project, EXPORT, f"{category}/{SERIES}", FAIL,
-            f"export would rewrite {category}/{SERIES}: its order is not the apply order",
-            path=f"{PATCHES_DIR}/{project}/{category}/{SERIES}", seconds=seconds,
-        ))
+        results.append(
+            Result(
+                project,
+                EXPORT,
+                f"{category}/{SERIES}",
+                FAIL,
+                f"export would rewrite {category}/{SERIES}: its order is not the apply order",
+                path=f"{PATCHES_DIR}/{project}/{category}/{SERIES}",
+                seconds=seconds,
+            )
+        )
     if not (rewritten or missing or untracked or reordered):
-        results.append(Result(
-            project, EXPORT, None, PASS,
-            f"export of the applied tree is a no-op ({len(entries)} patch(es))", seconds=seconds,
-        ))
+        results.append(
+            Result(
+                project,
+                EXPORT,
+                None,
+                PASS,
+                f"export of the applied tree is a no-op ({len(entries)} patch(es))",
+                seconds=seconds,
+            )
+        )
     # a non-canonical patch fails its own result only: one bad file, one failed testcase
     return results
 
@@ -581,23 +792,37 @@ def check_review(config: RepoConfig, project: str, tree: Path, base: str) -> lis
     directory = review_dir(config, project)
     rel = _rel(config, directory)
     if not directory.is_dir():
-        return [Result(project, REVIEW, rel, SKIP, f"not kept: the repo has no {rel}/",
-                       path=rel)]
+        return [Result(project, REVIEW, rel, SKIP, f"not kept: the repo has no {rel}/", path=rel)]
     started = time.perf_counter()
     result = review_tree(config, project, tree, base, check=True)
     seconds = time.perf_counter() - started
     if result.in_sync:
-        return [Result(project, REVIEW, rel, PASS,
-                       f"{result.unchanged} file(s) match the patched tree", path=rel,
-                       seconds=seconds)]
+        return [
+            Result(
+                project,
+                REVIEW,
+                rel,
+                PASS,
+                f"{result.unchanged} file(s) match the patched tree",
+                path=rel,
+                seconds=seconds,
+            )
+        ]
     stale = result.stale
     shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
-    return [Result(
-        project, REVIEW, rel, FAIL,
-        f"{len(stale)} path(s) out of date ({shown}); run 'verda-patch review {project}' "
-        f"and commit {rel}/",
-        path=rel, paths=stale, seconds=seconds,
-    )]
+    return [
+        Result(
+            project,
+            REVIEW,
+            rel,
+            FAIL,
+            f"{len(stale)} path(s) out of date ({shown}); run 'verda-patch review {project}' "
+            f"and commit {rel}/",
+            path=rel,
+            paths=stale,
+            seconds=seconds,
+        )
+    ]
 
 
 # --- forward check ---------------------------------------------------------------------
@@ -625,7 +850,11 @@ def check_forward(
         verdict = verdicts.get(patch.file)
         if verdict is not None and verdict.status == merged.MERGED:
             results[patch.file] = _patch_result(
-                config, project, by_file[patch.file], FORWARD, PASS,
+                config,
+                project,
+                by_file[patch.file],
+                FORWARD,
+                PASS,
                 f"merged in {target} ({verdict.match}); 'verda-patch prune {project} "
                 f"--against {against}' drops it",
             )
@@ -636,20 +865,26 @@ def check_forward(
         if len(dropped) >= MAX_FORWARD_CONFLICTS:
             for patch in keep:
                 results[patch.file] = _patch_result(
-                    config, project, by_file[patch.file], FORWARD, SKIP,
+                    config,
+                    project,
+                    by_file[patch.file],
+                    FORWARD,
+                    SKIP,
                     f"not checked: more than {MAX_FORWARD_CONFLICTS} patches conflict",
                 )
             break
         try:
-            with scratch_tree(config, project, base=report.commit, patches=keep,
-                              hooks=hooks):
+            with scratch_tree(config, project, base=report.commit, patches=keep, hooks=hooks):
                 pass
         except PatchConflict as exc:
             failing = next((p for p in keep if p.file == exc.patch), None)
             if failing is None:
                 raise
-            note = (f" (checked without the {len(dropped)} failing patch(es) above it)"
-                    if dropped else "")
+            note = (
+                f" (checked without the {len(dropped)} failing patch(es) above it)"
+                if dropped
+                else ""
+            )
             partial = verdicts.get(failing.file)
             part = " (partly merged there)" if partial and partial.status == merged.PARTIAL else ""
             # exc.message: "does not apply in <paths>: <git's reason>", or "made no commit..."
@@ -657,18 +892,31 @@ def check_forward(
             if exc.git_message:
                 message += "; refresh it when moving the base"
             results[failing.file] = _patch_result(
-                config, project, by_file[failing.file], FORWARD, FAIL, message + note,
-                paths=exc.paths, detail=_git_detail(exc.git_message),
+                config,
+                project,
+                by_file[failing.file],
+                FORWARD,
+                FAIL,
+                message + note,
+                paths=exc.paths,
+                detail=_git_detail(exc.git_message),
             )
             dropped.append(failing.file)
             keep = [p for p in keep if p.file != failing.file]
             continue
         for patch in keep:
             verdict = verdicts.get(patch.file)
-            part = (" (partly merged there: keep it)"
-                    if verdict and verdict.status == merged.PARTIAL else "")
+            part = (
+                " (partly merged there: keep it)"
+                if verdict and verdict.status == merged.PARTIAL
+                else ""
+            )
             results[patch.file] = _patch_result(
-                config, project, by_file[patch.file], FORWARD, PASS,
+                config,
+                project,
+                by_file[patch.file],
+                FORWARD,
+                PASS,
                 f"applies on {target}{part}",
             )
         break
@@ -676,12 +924,18 @@ def check_forward(
     n_merged = sum(1 for v in report.verdicts if v.status == merged.MERGED)
     n_fail = len(dropped)
     # the patches that stop applying fail their own results; this one only sums up
-    ordered.append(Result(
-        project, FORWARD, None, PASS,
-        f"against {target}: {n_merged} merged there, {len(patches) - n_merged - n_fail} "
-        f"apply, {n_fail} stop applying" + (" (see their results)" if n_fail else ""),
-        paths=tuple(dropped), seconds=time.perf_counter() - started,
-    ))
+    ordered.append(
+        Result(
+            project,
+            FORWARD,
+            None,
+            PASS,
+            f"against {target}: {n_merged} merged there, {len(patches) - n_merged - n_fail} "
+            f"apply, {n_fail} stop applying" + (" (see their results)" if n_fail else ""),
+            paths=tuple(dropped),
+            seconds=time.perf_counter() - started,
+        )
+    )
     return ordered
 
 
@@ -689,7 +943,10 @@ def check_forward(
 
 
 def check_project(
-    config: RepoConfig, project: str, *, against: str | None = None,
+    config: RepoConfig,
+    project: str,
+    *,
+    against: str | None = None,
     hooks: Hooks | None = None,
 ) -> list[Result]:
     hooks = hooks or Hooks()
@@ -701,13 +958,17 @@ def check_project(
     results += parse_results
     results += check_invariants(config, project, entries, parsed)
     if order is None or any(p is None for p in parsed):
-        why = ("not run: the series files are inconsistent" if order is None
-               else "not run: a patch file does not parse")
+        why = (
+            "not run: the series files are inconsistent"
+            if order is None
+            else "not run: a patch file does not parse"
+        )
         for check in (APPLY, EXPORT) + ((FORWARD,) if against else ()):
             results += _skipped(config, project, entries, check, why)
             results.append(Result(project, check, None, SKIP, why))
-        results.append(Result(project, REVIEW, _rel(config, config.root / "review" / project),
-                              SKIP, why))
+        results.append(
+            Result(project, REVIEW, _rel(config, config.root / "review" / project), SKIP, why)
+        )
         return results
     patches = [p for p in parsed if p is not None]
     base = config.project(project).commit
@@ -722,19 +983,32 @@ def check_project(
     applied = check_apply(config, project, entries, patches, hooks, with_tree)
     results += applied
     if not any(r.check == APPLY and r.file is None and r.status == PASS for r in applied):
-        why = ("not run: the base is not available" if any(r.check == CONFIG for r in applied)
-               else "not run: the series does not apply on its base")
+        why = (
+            "not run: the base is not available"
+            if any(r.check == CONFIG for r in applied)
+            else "not run: the series does not apply on its base"
+        )
         results += _skipped(config, project, entries, EXPORT, why)
         results.append(Result(project, EXPORT, None, SKIP, why))
-        results.append(Result(project, REVIEW, _rel(config, config.root / "review" / project),
-                              SKIP, why))
+        results.append(
+            Result(project, REVIEW, _rel(config, config.root / "review" / project), SKIP, why)
+        )
     if against:
         hooks.say(f"{project}: forward check against {against}")
         try:
             results += check_forward(config, project, entries, patches, against, hooks)
         except VerdaError as exc:
-            results.append(Result(project, FORWARD, None, FAIL, _explain(exc),
-                                  path=_rel(config, exc.file), line=exc.line))
+            results.append(
+                Result(
+                    project,
+                    FORWARD,
+                    None,
+                    FAIL,
+                    _explain(exc),
+                    path=_rel(config, exc.file),
+                    line=exc.line,
+                )
+            )
     return results
 
 
@@ -818,19 +1092,30 @@ def junit_xml(report: Report, suite_name: str = "verda-patch check") -> bytes:
         skipped = sum(1 for c in suite_cases if c.status == SKIP)
         seconds = sum(r.seconds for c in suite_cases for r in c.results)
         suite = ET.SubElement(
-            root, "testsuite", name=suite_name_, tests=str(len(suite_cases)),
-            failures=str(failures), errors="0", skipped=str(skipped), time=f"{seconds:.3f}",
+            root,
+            "testsuite",
+            name=suite_name_,
+            tests=str(len(suite_cases)),
+            failures=str(failures),
+            errors="0",
+            skipped=str(skipped),
+            time=f"{seconds:.3f}",
         )
         for case in suite_cases:
             element = ET.SubElement(
-                suite, "testcase", classname=case.classname, name=case.name,
+                suite,
+                "testcase",
+                classname=case.classname,
+                name=case.name,
                 time=f"{sum(r.seconds for r in case.results):.3f}",
             )
             first = next((r for r in case.results if r.status == FAIL), None)
             if first is not None:
                 where = f"{first.where}: " if first.where else ""
                 failure = ET.SubElement(
-                    element, "failure", type=first.check,
+                    element,
+                    "failure",
+                    type=first.check,
                     message=_xml_text(f"{where}{first.message}"),
                 )
                 failure.text = _xml_text(_failure_text(case))

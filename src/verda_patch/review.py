@@ -134,9 +134,7 @@ def _same(path: Path, want: ReviewFile) -> bool:
     return path.read_bytes() == want.data
 
 
-def compare(
-    config: RepoConfig, project: str, expected: Mapping[str, ReviewFile]
-) -> ReviewResult:
+def compare(config: RepoConfig, project: str, expected: Mapping[str, ReviewFile]) -> ReviewResult:
     """What writing ``expected`` into ``review/<project>`` would add, change and remove."""
     directory = review_dir(config, project)
     _refuse_symlinked(config, project)
@@ -145,8 +143,7 @@ def compare(
     changed = sorted(p for p in expected if p in disk and not _same(disk[p], expected[p]))
     removed = sorted(p for p in disk if p not in expected)
     unchanged = len(expected) - len(added) - len(changed)
-    return ReviewResult(project, directory, tuple(added), tuple(changed), tuple(removed),
-                        unchanged)
+    return ReviewResult(project, directory, tuple(added), tuple(changed), tuple(removed), unchanged)
 
 
 def _refuse_symlinked(config: RepoConfig, project: str) -> None:
@@ -185,9 +182,7 @@ def _prune_empty(directory: Path, paths: Iterable[str]) -> None:
             folder = folder.parent
 
 
-def write(
-    config: RepoConfig, project: str, expected: Mapping[str, ReviewFile]
-) -> ReviewResult:
+def write(config: RepoConfig, project: str, expected: Mapping[str, ReviewFile]) -> ReviewResult:
     """Make ``review/<project>`` hold exactly ``expected``; untouched files are not rewritten."""
     result = compare(config, project, expected)
     directory = result.directory
@@ -205,8 +200,15 @@ def write(
         write_atomic(target, want.data)
         target.chmod(0o755 if want.executable else 0o644)
     _prune_empty(directory, result.removed)
-    return ReviewResult(result.project, directory, result.added, result.changed,
-                        result.removed, result.unchanged, written=True)
+    return ReviewResult(
+        result.project,
+        directory,
+        result.added,
+        result.changed,
+        result.removed,
+        result.unchanged,
+        written=True,
+    )
 
 
 def review_tree(

@@ -93,8 +93,11 @@ def _create(root: Path, dest: str, name: str, data: bytes, result: InitResult) -
     path = root / dest
     if path.exists() or path.is_symlink():
         # a symlinked or dangling .gitignore is the user's business: keep it as it is
-        if dest == ".gitignore" and path.is_file() and not path.is_symlink() and (
-            b".verda/" not in path.read_bytes()
+        if (
+            dest == ".gitignore"
+            and path.is_file()
+            and not path.is_symlink()
+            and (b".verda/" not in path.read_bytes())
         ):
             with path.open("ab") as handle:
                 handle.write(b"\n" + template(name))

@@ -34,7 +34,8 @@ def test_archive_twice_same_sha(scenario, tmp_path):
 
 
 def test_bad_version_is_exit_2(scenario, tmp_path):
-    result = scenario.repo.run("archive", "sample", "--pkg-version", "v1 final",
-                               "-o", str(tmp_path / "a.tgz"))
+    result = scenario.repo.run(
+        "archive", "sample", "--pkg-version", "v1 final", "-o", str(tmp_path / "a.tgz")
+    )
     assert result.exit_code == 2
     assert "PEP 440" in result.stderr

@@ -45,8 +45,9 @@ def test_conflict_is_exit_1_naming_file_and_path(scenario, tmp_path):
     assert f"patches/sample/{GENERAL}" in result.stderr
     assert "sample/quota.py" in result.stderr
     assert "Traceback" not in result.stderr
-    failed = [c for c in ET.parse(junit).getroot().iter("testcase")
-              if c.find("failure") is not None]
+    failed = [
+        c for c in ET.parse(junit).getroot().iter("testcase") if c.find("failure") is not None
+    ]
     assert [c.get("name") for c in failed] == [GENERAL.split("/")[1]]
 
 

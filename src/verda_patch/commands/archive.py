@@ -11,10 +11,17 @@ from verda_patch.cli import App, pass_app
 
 @click.command()
 @click.argument("project")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write here (default: ./PROJECT-VERSION.tar.gz).")
-@click.option("--pkg-version", metavar="VERSION",
-              help="Package version to record (default: <ref or describe>+verda.<N>.g<head>).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here (default: ./PROJECT-VERSION.tar.gz).",
+)
+@click.option(
+    "--pkg-version",
+    metavar="VERSION",
+    help="Package version to record (default: <ref or describe>+verda.<N>.g<head>).",
+)
 @pass_app
 def archive(app: App, project: str, output: Path | None, pkg_version: str | None) -> None:
     """Reproducible tarball of the patched tree for package builds, with a manifest.
@@ -33,8 +40,13 @@ def archive(app: App, project: str, output: Path | None, pkg_version: str | None
 
     app.projects([project])
     with app.progress(f"applying {project}") as bar:
-        result = build(app.config, project, output, version=pkg_version,
-                       hooks=Hooks(progress=bar, notify=app.say))
+        result = build(
+            app.config,
+            project,
+            output,
+            version=pkg_version,
+            hooks=Hooks(progress=bar, notify=app.say),
+        )
     if app.json:
         app.emit_json(result.to_json())
         return

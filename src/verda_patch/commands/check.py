@@ -18,10 +18,17 @@ _MARK = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "skip": "[dim]-[/]"}
 
 @click.command()
 @click.argument("project", required=False)
-@click.option("--junit", "junit", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write JUnit XML here: one testcase per patch, one per repo check.")
-@click.option("--against", metavar="REF",
-              help="Forward check: which patches REF has merged and which stop applying on it.")
+@click.option(
+    "--junit",
+    "junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write JUnit XML here: one testcase per patch, one per repo check.",
+)
+@click.option(
+    "--against",
+    metavar="REF",
+    help="Forward check: which patches REF has merged and which stop applying on it.",
+)
 @pass_app
 def check(app: App, project: str | None, junit: Path | None, against: str | None) -> None:
     """CI gate: config, series, parsing, invariants, clean apply, export no-op, review/.
@@ -46,8 +53,12 @@ def check(app: App, project: str | None, junit: Path | None, against: str | None
     if project is not None:
         app.projects([project])
     with app.progress("checking") as bar:
-        report = gate.run(config, [project] if project else [], against=against,
-                          hooks=Hooks(progress=bar, notify=app.say))
+        report = gate.run(
+            config,
+            [project] if project else [],
+            against=against,
+            hooks=Hooks(progress=bar, notify=app.say),
+        )
     _emit(app, report, junit)
     if report.ok:
         return
@@ -110,7 +121,6 @@ def _render(app: App, report: Report) -> None:
         out.print(f"\n[red bold]{len(failures)} failed:[/]", highlight=False)
         for r in failures:
             where = f"{r.where}: " if r.where else ""
-            out.print(f"  [red]✗[/] {escape(f'[{r.check}] {where}{r.message}')}",
-                      highlight=False)
+            out.print(f"  [red]✗[/] {escape(f'[{r.check}] {where}{r.message}')}", highlight=False)
     else:
         out.print("\n[green bold]all checks passed[/]", highlight=False)

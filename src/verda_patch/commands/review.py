@@ -9,8 +9,12 @@ from verda_patch.cli import App, pass_app
 
 @click.command()
 @click.argument("project")
-@click.option("--check", "check_only", is_flag=True,
-              help="Write nothing; exit 1 listing the out-of-date paths of review/PROJECT.")
+@click.option(
+    "--check",
+    "check_only",
+    is_flag=True,
+    help="Write nothing; exit 1 listing the out-of-date paths of review/PROJECT.",
+)
 @pass_app
 def review(app: App, project: str, check_only: bool) -> None:
     """Regenerate review/PROJECT: the patched version of every file a patch touches.
@@ -40,14 +44,19 @@ def review(app: App, project: str, check_only: bool) -> None:
     if app.json:
         app.emit_json(result.to_json())
     else:
-        marks = (("added", "+", result.added), ("changed", "~", result.changed),
-                 ("removed", "-", result.removed))
+        marks = (
+            ("added", "+", result.added),
+            ("changed", "~", result.changed),
+            ("removed", "-", result.removed),
+        )
         for _, mark, paths in marks:
             for path in paths:
                 app.out.print(escape(f"{mark} {rel}/{path}"), highlight=False)
         if result.in_sync:
-            app.out.print(f"[green]{escape(rel)}[/] is up to date "
-                          f"({result.unchanged} file(s))", highlight=False)
+            app.out.print(
+                f"[green]{escape(rel)}[/] is up to date ({result.unchanged} file(s))",
+                highlight=False,
+            )
         elif not check_only:
             app.out.print(
                 f"[green]{escape(rel)}[/]: {len(result.added)} added, {len(result.changed)} "
