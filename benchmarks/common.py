@@ -134,8 +134,10 @@ def python_env(bytecode: bool = True) -> dict[str, str]:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     elif not bytecode:
+        # verda-patch's own modules compiled on every run (the library's and
+        # stdlib's bytecode is still used), as in this sandbox by default
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE.with_name("pycache-none"))  # stays empty
+        env.pop("PYTHONPYCACHEPREFIX", None)
     return env
 
 
