@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
+import click.shell_completion
 
 from verda_patch import __version__
 from verda_patch.errors import UserError, VerdaError
@@ -149,6 +150,55 @@ def _console(stream: IO[str]) -> Console:
 
 
 pass_app = click.make_pass_decorator(App)
+
+
+def _completion_config(ctx: click.Context) -> RepoConfig | None:
+    """The patch repo a command line being completed points at, or None."""
+    from verda_patch import config
+
+    root_ctx = ctx.find_root()
+    repo = root_ctx.params.get("repo")
+    try:
+        root = Path(repo).resolve() if repo else config.find_root(Path.cwd())
+        return config.load(root)
+    except (VerdaError, OSError):
+        return None
+
+
+class ProjectName(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.3
+    """A project of base-commit; the shell completes it from the patch repo."""
+
+    name = "project"
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[click.shell_completion.CompletionItem]:
+        from click.shell_completion import CompletionItem
+
+        loaded = _completion_config(ctx)
+        names = loaded.projects if loaded else {}
+        return [CompletionItem(n) for n in names if n.startswith(incomplete)]
+
+
+class CategoryName(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.3
+    """A category folder (cherry-pick, general, customs, or verda-patch.yaml's)."""
+
+    name = "category"
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[click.shell_completion.CompletionItem]:
+        from click.shell_completion import CompletionItem
+
+        from verda_patch.config import DEFAULT_CATEGORIES
+
+        loaded = _completion_config(ctx)
+        names = loaded.settings.categories if loaded else DEFAULT_CATEGORIES
+        return [CompletionItem(n) for n in names if n.startswith(incomplete)]
+
+
+PROJECT = ProjectName()
+CATEGORY = CategoryName()
 
 
 class LazyGroup(click.Group):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from verda_patch.cli import App, pass_app
+from verda_patch.cli import PROJECT, App, pass_app
 
 
 @click.command()
-@click.argument("projects", nargs=-1)
+@click.argument("projects", type=PROJECT, nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Apply every project of base-commit.")
 @click.option("--force", is_flag=True,
               help="Rebuild over unsaved work; the old tree is saved under refs/verda/backup/.")

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from verda_patch.cli import App, pass_app
+from verda_patch.cli import PROJECT, App, pass_app
 
 
 @click.command()
-@click.argument("project")
+@click.argument("project", type=PROJECT)
 @click.option(
     "-o",
     "--output",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from verda_patch.cli import App, pass_app
+from verda_patch.cli import PROJECT, App, pass_app
 
 
 @click.group("base")
@@ -20,7 +20,7 @@ def base() -> None:
 
 
 @base.command("show")
-@click.argument("project")
+@click.argument("project", type=PROJECT)
 @click.option("--no-fetch", is_flag=True,
               help="Use the cached mirror as it is (the branch tip may be stale).")
 @pass_app
@@ -66,7 +66,7 @@ def show(app: App, project: str, no_fetch: bool) -> None:
 
 
 @base.command("set")
-@click.argument("project")
+@click.argument("project", type=PROJECT)
 @click.argument("ref")
 @pass_app
 def set_(app: App, project: str, ref: str) -> None:
@@ -108,7 +108,7 @@ def set_(app: App, project: str, ref: str) -> None:
 
 
 @base.command("bump")
-@click.argument("project")
+@click.argument("project", type=PROJECT)
 @click.argument("ref", required=False)
 @click.option("--yes", is_flag=True,
               help="Carry it out: without it, only the report is printed and nothing changes.")

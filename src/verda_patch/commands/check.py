@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from verda_patch.cli import App, pass_app
+from verda_patch.cli import PROJECT, App, pass_app
 
 if TYPE_CHECKING:
     from verda_patch.check import Report
@@ -17,7 +17,7 @@ _MARK = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "skip": "[dim]-[/]"}
 
 
 @click.command()
-@click.argument("project", required=False)
+@click.argument("project", type=PROJECT, required=False)
 @click.option(
     "--junit",
     "junit",

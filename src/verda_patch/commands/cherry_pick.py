@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from verda_patch.cli import App, pass_app
+from verda_patch.cli import PROJECT, App, pass_app
 
 
 @click.command("cherry-pick")
-@click.argument("project")
+@click.argument("project", type=PROJECT)
 @click.argument("rev")
 @click.option(
     "--force", is_flag=True, help="Write the patch even if it does not apply on the current series."

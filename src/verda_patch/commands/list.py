@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from verda_patch.cli import App, pass_app
+from verda_patch.cli import PROJECT, App, pass_app
 
 
 @click.command("list")
-@click.argument("project", required=False)
+@click.argument("project", type=PROJECT, required=False)
 @pass_app
 def list_(app: App, project: str | None) -> None:
     """List patches in apply order: category, subject, author, files, Change-Id.

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from verda_patch.cli import App, pass_app
+from verda_patch.cli import CATEGORY, PROJECT, App, pass_app
 
 TEMPLATE = """\
 {name}
@@ -21,11 +21,12 @@ TEMPLATE = """\
 
 
 @click.command()
-@click.argument("project")
+@click.argument("project", type=PROJECT)
 @click.argument("name")
 @click.option(
     "-c",
     "--category",
+    type=CATEGORY,
     required=True,
     help="Category folder: cherry-pick, general, customs (or verda-patch.yaml's).",
 )

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from verda_patch.cli import App, pass_app
+from verda_patch.cli import PROJECT, App, pass_app
 
 if TYPE_CHECKING:
     from verda_patch.merged import Report, Verdict
@@ -15,7 +15,7 @@ _STYLE = {"merged": "green", "partial": "yellow", "absent": "dim"}
 
 
 @click.command()
-@click.argument("project")
+@click.argument("project", type=PROJECT)
 @click.option("--against", metavar="REF",
               help="Upstream branch, tag or commit to compare with (default: the "
               "project's branch).")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from verda_patch.cli import App, pass_app
+from verda_patch.cli import PROJECT, App, pass_app
 
 
 @click.command()
-@click.argument("project")
+@click.argument("project", type=PROJECT)
 @click.option(
     "--check",
     "check_only",
