@@ -166,17 +166,16 @@ def run_am(
     args: Sequence[str] = AM_ARGS,
 ) -> AmOutcome:
     """Feed ``messages`` to one ``git am`` (or continue one when ``messages`` is None)."""
-    proc = git.popen(
+    writer = None
+    output = []
+    applied = 0
+    with git.streaming(
         list(args),
         cwd=repo,
         stdin=subprocess.PIPE if messages is not None else subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
-    )
-    assert proc.stdout is not None
-    writer = None
-    output = []
-    applied = 0
-    with proc:
+    ) as proc:
+        assert proc.stdout is not None
         try:
             if messages is not None:
                 stdin = proc.stdin
@@ -202,12 +201,10 @@ def run_am(
                     if progress:
                         progress(applied, total)
             code = proc.wait()
-        except BaseException:
-            # interrupted (Ctrl-C, SIGTERM): no git am may outlive us
-            proc.kill()
-            raise
         finally:
-            if writer:
+            if writer is not None and writer.ident is not None:  # started, even if interrupted
+                if proc.poll() is None:
+                    git.kill_group(proc)  # interrupted: unblock the writer, then join it
                 writer.join()
     return AmOutcome(code == 0, applied, "".join(output))
 

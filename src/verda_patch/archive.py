@@ -186,25 +186,22 @@ def manifest(
 
 def _git_archive(tree: Path) -> list[tuple[tarfile.TarInfo, bytes]]:
     """Every member of ``git archive HEAD`` with its content (pax headers dropped)."""
-    proc = git.popen(["archive", "--format=tar", "HEAD"], cwd=tree, stdin=subprocess.DEVNULL)
     members: list[tuple[tarfile.TarInfo, bytes]] = []
-    with proc:  # closes both pipes and waits, also on error
+    with git.streaming(
+        ["archive", "--format=tar", "HEAD"], cwd=tree, stdin=subprocess.DEVNULL
+    ) as proc:  # killed and reaped on any error or interrupt
         assert proc.stdout is not None and proc.stderr is not None
-        try:
-            with tarfile.open(fileobj=proc.stdout, mode="r|") as stream:
-                for info in stream:
-                    data = b""
-                    if info.isfile():
-                        handle = stream.extractfile(info)
-                        assert handle is not None
-                        data = handle.read()
-                    members.append((info, data))
-            proc.stdout.read()  # the end-of-archive padding tarfile leaves unread
-            err = proc.stderr.read()
-        except BaseException:
-            proc.kill()
-            raise
-    code = proc.returncode
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as stream:
+            for info in stream:
+                data = b""
+                if info.isfile():
+                    handle = stream.extractfile(info)
+                    assert handle is not None
+                    data = handle.read()
+                members.append((info, data))
+        proc.stdout.read()  # the end-of-archive padding tarfile leaves unread
+        err = proc.stderr.read()
+        code = proc.wait()
     if code:
         raise OperationFailed(f"git archive failed: {err.decode('utf-8', 'replace').strip()}")
     return members

@@ -14,10 +14,13 @@ import functools
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,26 +197,26 @@ def out(args: Sequence[str], *, cwd: Path, **kwargs: object) -> str:
 
 
 @functools.cache
-def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes a child die with us (Linux ``PR_SET_PDEATHSIG``).
-
-    A Ctrl-C can land while Popen is still starting the child; without this a
-    ``git am`` could outlive us and keep writing the work tree a re-run resets.
-    """
+def _prctl() -> Callable[..., int] | None:
     if sys.platform != "linux":
         return None
     try:
         import ctypes
 
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        fn: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
         return None
-    pr_set_pdeathsig, sigkill = 1, 9
+    return fn
 
-    def preexec() -> None:
-        prctl(pr_set_pdeathsig, sigkill)
 
-    return preexec
+def _child_setup() -> None:
+    """Runs in the child between fork and exec: its own process group (so we can
+    kill git *and* the helpers it starts, e.g. am's mailsplit) and, on Linux,
+    death with its parent (``PR_SET_PDEATHSIG``)."""
+    os.setpgid(0, 0)
+    prctl = _prctl()
+    if prctl is not None:
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def popen(
@@ -225,22 +228,85 @@ def popen(
     stdin: int | None = subprocess.PIPE,
     stdout: int | None = subprocess.PIPE,
     stderr: int | None = subprocess.PIPE,
+    own_group: bool = False,
 ) -> subprocess.Popen[bytes]:
     """A long-lived git process (``cat-file --batch``, ``am`` fed on stdin).
 
-    It is killed when verda-patch dies, so an interrupted run leaves no git
-    writing behind it.
+    With ``own_group`` it leads a process group of its own, which
+    :func:`streaming` kills whole on an interrupt.
     """
     log.debug("git %s (streaming) in %s", " ".join(args), cwd)
-    return subprocess.Popen(  # preexec_fn only calls prctl(2): safe after fork
+    _prctl()  # resolved here, never in the forked child
+    return subprocess.Popen(  # the preexec only calls setpgid(2)/prctl(2)
         command(args, user_config=user_config),
         cwd=cwd,
         env=environment(env, user_config=user_config),
         stdin=stdin,
         stdout=stdout,
         stderr=stderr,
-        preexec_fn=_die_with_parent(),
+        preexec_fn=_child_setup if own_group else None,
     )
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[list[int]]:
+    """Hold SIGINT/SIGTERM while a child starts, so no interrupt can land between
+    the fork and the moment we hold the Popen object that can kill it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    got: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        got.append(signum)
+
+    saved = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield got
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def streaming(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    user_config: bool = False,
+    stdin: int | None = subprocess.PIPE,
+    stdout: int | None = subprocess.PIPE,
+    stderr: int | None = subprocess.PIPE,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A streamed git process that never outlives an interrupt of ours.
+
+    Whatever ends the ``with`` body early (Ctrl-C, SIGTERM, an error), the
+    child is killed and reaped before the exception goes on, so a re-run never
+    meets a git still writing the tree.
+    """
+    proc = None
+    try:
+        with _signals_deferred() as got:
+            proc = popen(args, cwd=cwd, env=env, user_config=user_config,
+                         stdin=stdin, stdout=stdout, stderr=stderr, own_group=True)
+        if got:
+            raise KeyboardInterrupt
+        with proc:
+            yield proc
+    except BaseException:
+        if proc is not None:
+            kill_group(proc)
+        raise
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a process started with ``own_group`` and everything it started."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
 
 
 def zsplit(data: bytes) -> list[str]:

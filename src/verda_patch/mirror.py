@@ -213,21 +213,16 @@ class Mirror:
                 f"upstream is a path that does not exist: {self.location}",
                 hint="fix 'upstream:' in base-commit, or clone the upstream there",
             )
-        proc = git.popen(args, cwd=cwd, user_config=True, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL)
-        assert proc.stderr is not None
         stderr = bytearray()
-        with proc:
-            try:
-                while chunk := proc.stderr.read1(4096):  # type: ignore[attr-defined]
-                    stderr += chunk
-                    if self.progress and (found := _PROGRESS_RE.findall(chunk)):
-                        phase, done, total = found[-1]
-                        self.progress(phase.decode().strip(), int(done), int(total))
-                code = proc.wait()
-            except BaseException:
-                proc.kill()
-                raise
+        with git.streaming(args, cwd=cwd, user_config=True, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL) as proc:
+            assert proc.stderr is not None
+            while chunk := proc.stderr.read1(4096):  # type: ignore[attr-defined]
+                stderr += chunk
+                if self.progress and (found := _PROGRESS_RE.findall(chunk)):
+                    phase, done, total = found[-1]
+                    self.progress(phase.decode().strip(), int(done), int(total))
+            code = proc.wait()
         if code and not ok_missing:
             message = stderr.decode("utf-8", "replace").strip().splitlines()
             verb = args[0]
