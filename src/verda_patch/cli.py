@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,40 +165,31 @@ def _completion_config(ctx: click.Context) -> RepoConfig | None:
         return None
 
 
-class ProjectName(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.3
-    """A project of base-commit; the shell completes it from the patch repo."""
+class RepoName(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.3
+    """A name the shell completes from the patch repo the command line points at."""
 
-    name = "project"
-
-    def shell_complete(
-        self, ctx: click.Context, param: click.Parameter, incomplete: str
-    ) -> list[click.shell_completion.CompletionItem]:
-        from click.shell_completion import CompletionItem
-
-        loaded = _completion_config(ctx)
-        names = loaded.projects if loaded else {}
-        return [CompletionItem(n) for n in names if n.startswith(incomplete)]
-
-
-class CategoryName(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.3
-    """A category folder (cherry-pick, general, customs, or verda-patch.yaml's)."""
-
-    name = "category"
+    def __init__(self, name: str, names: Callable[[RepoConfig | None], Iterable[str]]) -> None:
+        self.name = name
+        self._names = names
 
     def shell_complete(
         self, ctx: click.Context, param: click.Parameter, incomplete: str
     ) -> list[click.shell_completion.CompletionItem]:
         from click.shell_completion import CompletionItem
 
-        from verda_patch.config import DEFAULT_CATEGORIES
-
-        loaded = _completion_config(ctx)
-        names = loaded.settings.categories if loaded else DEFAULT_CATEGORIES
+        names = self._names(_completion_config(ctx))
         return [CompletionItem(n) for n in names if n.startswith(incomplete)]
 
 
-PROJECT = ProjectName()
-CATEGORY = CategoryName()
+def _categories(loaded: RepoConfig | None) -> Iterable[str]:
+    from verda_patch.config import DEFAULT_CATEGORIES
+
+    return loaded.settings.categories if loaded else DEFAULT_CATEGORIES
+
+
+# projects of base-commit; categories of verda-patch.yaml (or the default three)
+PROJECT = RepoName("project", lambda loaded: loaded.projects if loaded else ())
+CATEGORY = RepoName("category", _categories)
 
 
 class LazyGroup(click.Group):
