@@ -64,6 +64,7 @@ REVIEW = "review"
 FORWARD = "forward"
 
 CHERRY_PICK = "cherry-pick"
+UNPARSED = "not checked: the file does not parse"
 # A forward check drops each patch that conflicts on the target and tries the
 # rest again; past this many conflicts the remaining patches are left unchecked.
 MAX_FORWARD_CONFLICTS = 25
@@ -161,6 +162,22 @@ def _explain(exc: VerdaError) -> str:
     if exc.hint:
         text += f"; {exc.hint}"
     return text
+
+
+def _error_result(
+    config: RepoConfig, project: str, check: str, exc: VerdaError, **extra: Any
+) -> Result:
+    """A project-level failure from an error: its message, and the file and line it names."""
+    return Result(
+        project,
+        check,
+        None,
+        FAIL,
+        _explain(exc),
+        path=_rel(config, exc.file),
+        line=exc.line,
+        **extra,
+    )
 
 
 def _patch_result(
@@ -339,17 +356,7 @@ def check_series(
     try:
         order = store.entries(project)
     except PatchError as exc:  # a rule of the store this check does not know yet
-        results.append(
-            Result(
-                project,
-                SERIES_CHECK,
-                None,
-                FAIL,
-                _explain(exc),
-                path=_rel(config, exc.file),
-                line=exc.line,
-            )
-        )
+        results.append(_error_result(config, project, SERIES_CHECK, exc))
         return results, None, found
     if not results:
         results.append(Result(project, SERIES_CHECK, None, PASS, "no category folders"))
@@ -465,37 +472,21 @@ def check_invariants(
     for entry, patch in zip(entries, parsed, strict=True):
         if entry.category == CHERRY_PICK:
             if patch is None:
-                results.append(
-                    _patch_result(
-                        config, project, entry, ORIGIN, SKIP, "not checked: the file does not parse"
-                    )
-                )
-            elif patch.cherry_picked_from or patch.change_ids:
-                what = (
-                    f"cherry picked from {patch.cherry_picked_from[0][:12]}"
-                    if patch.cherry_picked_from
-                    else f"Change-Id {patch.change_ids[-1]}"
-                )
-                results.append(_patch_result(config, project, entry, ORIGIN, PASS, what))
+                status, message = SKIP, UNPARSED
+            elif patch.cherry_picked_from:
+                status, message = PASS, f"cherry picked from {patch.cherry_picked_from[0][:12]}"
+            elif patch.change_ids:
+                status, message = PASS, f"Change-Id {patch.change_ids[-1]}"
             else:
-                results.append(
-                    _patch_result(
-                        config,
-                        project,
-                        entry,
-                        ORIGIN,
-                        FAIL,
-                        "a cherry-pick patch must name its upstream change: add a "
-                        "'(cherry picked from commit <sha>)' line or the upstream 'Change-Id:' "
-                        "trailer to its message, or move it to general/ or customs/",
-                    )
+                status, message = (
+                    FAIL,
+                    "a cherry-pick patch must name its upstream change: add a "
+                    "'(cherry picked from commit <sha>)' line or the upstream 'Change-Id:' "
+                    "trailer to its message, or move it to general/ or customs/",
                 )
+            results.append(_patch_result(config, project, entry, ORIGIN, status, message))
         if patch is None:
-            results.append(
-                _patch_result(
-                    config, project, entry, CHANGE_ID, SKIP, "not checked: the file does not parse"
-                )
-            )
+            status, message = SKIP, UNPARSED
         else:
             clashes = [
                 (cid, other)
@@ -505,43 +496,25 @@ def check_invariants(
             ]
             if clashes:
                 others = ", ".join(dict.fromkeys(other for _, other in clashes))
-                results.append(
-                    _patch_result(
-                        config,
-                        project,
-                        entry,
-                        CHANGE_ID,
-                        FAIL,
-                        f"Change-Id {clashes[0][0]} is also in {others}: one upstream change "
-                        "belongs in one patch; merge or drop the duplicate",
-                    )
+                status, message = (
+                    FAIL,
+                    f"Change-Id {clashes[0][0]} is also in {others}: one upstream change "
+                    "belongs in one patch; merge or drop the duplicate",
                 )
             else:
-                results.append(
-                    _patch_result(
-                        config,
-                        project,
-                        entry,
-                        CHANGE_ID,
-                        PASS,
-                        f"Change-Id {patch.change_ids[-1]}" if patch.change_ids else "no Change-Id",
-                    )
-                )
+                last = patch.change_ids[-1] if patch.change_ids else None
+                status, message = PASS, f"Change-Id {last}" if last else "no Change-Id"
+        results.append(_patch_result(config, project, entry, CHANGE_ID, status, message))
         categories = by_name[entry.name]
         if len(categories) > 1:
-            results.append(
-                _patch_result(
-                    config,
-                    project,
-                    entry,
-                    NAME,
-                    FAIL,
-                    f"the file name {entry.name} is used in "
-                    f"{' and '.join(c + '/' for c in categories)}; rename one of them",
-                )
+            status, message = (
+                FAIL,
+                f"the file name {entry.name} is used in "
+                f"{' and '.join(c + '/' for c in categories)}; rename one of them",
             )
         else:
-            results.append(_patch_result(config, project, entry, NAME, PASS))
+            status, message = PASS, ""
+        results.append(_patch_result(config, project, entry, NAME, status, message))
     return results
 
 
@@ -556,46 +529,28 @@ def _conflict_results(
     target: str,
 ) -> list[Result]:
     """APPLY results around a conflict: passed before it, failed at it, skipped after it."""
+    if exc.git_message:  # git am stopped on it
+        hint = (
+            f"to fix it: 'verda-patch apply {project}', resolve the conflict in the "
+            f"work tree, 'verda-patch apply --continue {project}', then "
+            f"'verda-patch export {project}'"
+        )
+    else:  # it applied but made no commit
+        hint = exc.hint or ""
     results: list[Result] = []
     seen = False
     for entry in entries:
+        extra: dict[str, Any] = {}
         if entry.file == exc.patch:
             seen = True
-            if exc.git_message:  # git am stopped on it
-                hint = (
-                    f"to fix it: 'verda-patch apply {project}', resolve the conflict in the "
-                    f"work tree, 'verda-patch apply --continue {project}', then "
-                    f"'verda-patch export {project}'"
-                )
-            else:  # it applied but made no commit
-                hint = exc.hint or ""
-            results.append(
-                _patch_result(
-                    config,
-                    project,
-                    entry,
-                    APPLY,
-                    FAIL,
-                    f"{exc.message} (on {target})" + (f"; {hint}" if hint else ""),
-                    paths=exc.paths,
-                    detail=_git_detail(exc.git_message),
-                )
-            )
+            status = FAIL
+            message = f"{exc.message} (on {target})" + (f"; {hint}" if hint else "")
+            extra = {"paths": exc.paths, "detail": _git_detail(exc.git_message)}
         elif not seen:
-            results.append(
-                _patch_result(config, project, entry, APPLY, PASS, f"applies on {target}")
-            )
+            status, message = PASS, f"applies on {target}"
         else:
-            results.append(
-                _patch_result(
-                    config,
-                    project,
-                    entry,
-                    APPLY,
-                    SKIP,
-                    f"not reached: {exc.patch} stops the series before it",
-                )
-            )
+            status, message = SKIP, f"not reached: {exc.patch} stops the series before it"
+        results.append(_patch_result(config, project, entry, APPLY, status, message, **extra))
     return results
 
 
@@ -668,14 +623,11 @@ def check_apply(
         ]
     except VerdaError as exc:
         return [
-            Result(
+            _error_result(
+                config,
                 project,
                 APPLY,
-                None,
-                FAIL,
-                _explain(exc),
-                path=_rel(config, exc.file),
-                line=exc.line,
+                exc,
                 detail=str(getattr(exc, "stderr", "") or ""),
                 seconds=time.perf_counter() - started,
             ),
@@ -699,17 +651,7 @@ def check_export(
     try:
         outcome = export_tree(config, project, tree, base, write=False)
     except VerdaError as exc:
-        return [
-            Result(
-                project,
-                EXPORT,
-                None,
-                FAIL,
-                _explain(exc),
-                path=_rel(config, exc.file),
-                line=exc.line,
-            )
-        ]
+        return [_error_result(config, project, EXPORT, exc)]
     seconds = time.perf_counter() - started
     rewritten = set(outcome.written)
     missing = set(outcome.missing)
@@ -718,35 +660,20 @@ def check_export(
     results: list[Result] = []
     for entry in entries:
         if entry.file in rewritten:
-            results.append(
-                _patch_result(
-                    config,
-                    project,
-                    entry,
-                    EXPORT,
-                    FAIL,
-                    "not in canonical form: 'verda-patch export' would rewrite this file "
-                    f"(run 'verda-patch apply {project}' then 'verda-patch export {project}' "
-                    "and commit the result)",
-                )
+            status, message = (
+                FAIL,
+                "not in canonical form: 'verda-patch export' would rewrite this file "
+                f"(run 'verda-patch apply {project}' then 'verda-patch export {project}' "
+                "and commit the result)",
             )
         elif entry.file in missing:
-            results.append(
-                _patch_result(
-                    config,
-                    project,
-                    entry,
-                    EXPORT,
-                    FAIL,
-                    "no commit of the applied tree carries this file (export would miss it)",
-                )
+            status, message = (
+                FAIL,
+                "no commit of the applied tree carries this file (export would miss it)",
             )
         else:
-            results.append(
-                _patch_result(
-                    config, project, entry, EXPORT, PASS, "export leaves it byte for byte"
-                )
-            )
+            status, message = PASS, "export leaves it byte for byte"
+        results.append(_patch_result(config, project, entry, EXPORT, status, message))
     if untracked:
         results.append(
             Result(
@@ -942,6 +869,20 @@ def check_forward(
 # --- the whole check -------------------------------------------------------------------
 
 
+def _not_run(
+    config: RepoConfig, project: str, entries: Sequence[Entry], checks: Sequence[str], why: str
+) -> list[Result]:
+    """Each of ``checks`` skipped per patch and for the project, then the review check."""
+    results: list[Result] = []
+    for check in checks:
+        results += _skipped(config, project, entries, check, why)
+        results.append(Result(project, check, None, SKIP, why))
+    results.append(
+        Result(project, REVIEW, _rel(config, config.root / "review" / project), SKIP, why)
+    )
+    return results
+
+
 def check_project(
     config: RepoConfig,
     project: str,
@@ -963,13 +904,8 @@ def check_project(
             if order is None
             else "not run: a patch file does not parse"
         )
-        for check in (APPLY, EXPORT) + ((FORWARD,) if against else ()):
-            results += _skipped(config, project, entries, check, why)
-            results.append(Result(project, check, None, SKIP, why))
-        results.append(
-            Result(project, REVIEW, _rel(config, config.root / "review" / project), SKIP, why)
-        )
-        return results
+        checks = (APPLY, EXPORT) + ((FORWARD,) if against else ())
+        return results + _not_run(config, project, entries, checks, why)
     patches = [p for p in parsed if p is not None]
     base = config.project(project).commit
 
@@ -988,27 +924,13 @@ def check_project(
             if any(r.check == CONFIG for r in applied)
             else "not run: the series does not apply on its base"
         )
-        results += _skipped(config, project, entries, EXPORT, why)
-        results.append(Result(project, EXPORT, None, SKIP, why))
-        results.append(
-            Result(project, REVIEW, _rel(config, config.root / "review" / project), SKIP, why)
-        )
+        results += _not_run(config, project, entries, (EXPORT,), why)
     if against:
         hooks.say(f"{project}: forward check against {against}")
         try:
             results += check_forward(config, project, entries, patches, against, hooks)
         except VerdaError as exc:
-            results.append(
-                Result(
-                    project,
-                    FORWARD,
-                    None,
-                    FAIL,
-                    _explain(exc),
-                    path=_rel(config, exc.file),
-                    line=exc.line,
-                )
-            )
+            results.append(_error_result(config, project, FORWARD, exc))
     return results
 
 
