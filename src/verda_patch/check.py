@@ -46,7 +46,16 @@ from verda_patch.errors import (
     VerdaError,
 )
 from verda_patch.patchfile import Patch, parse_file
-from verda_patch.store import PATCH_SUFFIXES, PATCHES_DIR, SERIES, Entry, Store
+from verda_patch.store import (
+    PATCH_SUFFIXES,
+    PATCHES_DIR,
+    SERIES,
+    Entry,
+    Store,
+    is_file_name,
+    is_patch_name,
+    read_series,
+)
 
 PASS = "pass"
 FAIL = "fail"
@@ -364,11 +373,7 @@ def check_series(
 
 
 def _patch_files(folder: Path) -> set[str]:
-    return {
-        child.name
-        for child in folder.iterdir()
-        if child.name.endswith(PATCH_SUFFIXES) and not child.name.startswith(".")
-    }
+    return {child.name for child in folder.iterdir() if is_patch_name(child.name)}
 
 
 def _category_series(
@@ -388,13 +393,8 @@ def _category_series(
         return [*problems, (f"{category}/{SERIES} is not a regular file", None)], []
     listed: list[str] = []
     seen: dict[str, int] = {}
-    text = series.read_bytes().decode("utf-8", "replace")
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        name = raw.split("#", 1)[0].strip()
-        if not name:
-            continue
-        name = name.split()[0]
-        if "/" in name or "\\" in name or name in (".", ".."):
+    for lineno, name in read_series(series):
+        if not is_file_name(name):
             problems.append((f"line {lineno}: {name!r} is not a file name in {category}/", lineno))
             continue
         if name in seen:

@@ -35,7 +35,7 @@ from verda_patch.apply import CUSTOM_SOURCE, FALLBACK_AUTHOR, FALLBACK_DATE, cus
 from verda_patch.config import RepoConfig
 from verda_patch.errors import OperationFailed, PatchError, UserError
 from verda_patch.patchfile import TRAILER_KEY, Patch, parse_bytes, subject_from_filename
-from verda_patch.store import PATCH_SUFFIXES, SERIES, Store, write_atomic
+from verda_patch.store import SERIES, Store, is_patch_name, series_name, write_atomic
 from verda_patch.worktree import Commit, WorkTree
 
 Progress = Callable[[int, int], None]
@@ -540,13 +540,8 @@ def _check_file_name(file: str, categories: Sequence[str]) -> bool:
     return (
         category in categories
         and bool(_FILE_NAME_RE.match(name))
-        and name.endswith(PATCH_SUFFIXES)
-        and not name.startswith(".")
+        and is_patch_name(name)
     )
-
-
-def _series_name(line: str) -> str:
-    return (line.split("#", 1)[0].split() or [""])[0]
 
 
 def _reorder_series(text: str, desired: Sequence[str]) -> str:
@@ -559,8 +554,8 @@ def _reorder_series(text: str, desired: Sequence[str]) -> str:
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     wanted = set(desired)
-    slots = [i for i, line in enumerate(lines) if _series_name(line) in wanted]
-    by_name = {_series_name(lines[i]): lines[i] for i in slots}
+    slots = [i for i, line in enumerate(lines) if series_name(line) in wanted]
+    by_name = {series_name(lines[i]): lines[i] for i in slots}
     ordered = [name for name in desired if name in by_name]
     for slot, name in zip(slots, ordered, strict=True):
         lines[slot] = by_name[name]
@@ -751,7 +746,7 @@ def _plan_order(
             if new_text != text:
                 plan.series[category] = new_text
                 reordered.append(category)
-            listed = [_series_name(line) for line in new_text.splitlines()]
+            listed = [series_name(line) for line in new_text.splitlines()]
             if [name for name in listed if name in set(desired)] != desired:
                 not_saved.append(category)
             continue

@@ -11,7 +11,7 @@ import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +54,32 @@ def write_atomic(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             Path(tmp).unlink()
         raise
+
+
+def is_patch_name(name: str) -> bool:
+    """A file name the store takes for a patch (hidden files are editors' and ours)."""
+    return name.endswith(PATCH_SUFFIXES) and not name.startswith(".")
+
+
+def is_file_name(name: str) -> bool:
+    """A series entry names a file of its own folder, never a path."""
+    return not ("/" in name or "\\" in name or name in (".", ".."))
+
+
+def series_name(line: str) -> str:
+    """The file a ``series`` line names; ``""`` for a blank or comment line.
+
+    A quilt series may carry options after the name (``foo.patch -p1``).
+    """
+    return (line.split("#", 1)[0].split() or [""])[0]
+
+
+def read_series(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, name) of every line of a ``series`` file that names a file."""
+    text = path.read_bytes().decode("utf-8", "replace")
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if name := series_name(line):
+            yield lineno, name
 
 
 def slugify(text: str, limit: int = 52) -> str:
@@ -115,7 +141,7 @@ class Store:
             raise PatchError("category folder is a symlink", file=folder)
         on_disk = {}
         for child in folder.iterdir():
-            if child.name.endswith(PATCH_SUFFIXES) and not child.name.startswith("."):
+            if is_patch_name(child.name):
                 if child.is_symlink() or not child.is_file():
                     raise PatchError(
                         "not a regular file", file=child, hint="patch files must be plain files"
@@ -128,14 +154,8 @@ class Store:
             raise PatchError("not a regular file", file=series)
         listed: list[Entry] = []
         seen: dict[str, int] = {}
-        text = series.read_bytes().decode("utf-8", "replace")
-        for lineno, raw in enumerate(text.splitlines(), 1):
-            name = raw.split("#", 1)[0].strip()
-            if not name:
-                continue
-            # quilt series may carry options after the name ("foo.patch -p1")
-            name = name.split()[0]
-            if "/" in name or "\\" in name or name in (".", ".."):
+        for lineno, name in read_series(series):
+            if not is_file_name(name):
                 raise PatchError(
                     f"series entry {name!r} must be a file name in {category}/",
                     file=series,
@@ -237,7 +257,7 @@ class Store:
                 kept = [
                     line
                     for line in series.read_text(encoding="utf-8").splitlines(keepends=True)
-                    if (line.split("#", 1)[0].split() or [""])[0] not in names
+                    if series_name(line) not in names
                 ]
                 write_atomic(series, "".join(kept).encode())
             for name in sorted(names):
