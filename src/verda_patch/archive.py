@@ -38,7 +38,7 @@ from verda_patch.config import Project, RepoConfig
 from verda_patch.errors import OperationFailed, UserError
 from verda_patch.mirror import Mirror
 from verda_patch.patchfile import Patch
-from verda_patch.store import Store
+from verda_patch.store import Store, sha256_file
 
 MANIFEST = "VERDA-PATCH.json"
 PKG_INFO = "PKG-INFO"
@@ -158,10 +158,6 @@ def pkg_info(name: str, version: str) -> bytes:
 # --- the manifest ------------------------------------------------------------------------
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def manifest(
     config: RepoConfig, project: Project, patches: Sequence[Patch], head: str, version: str
 ) -> dict[str, Any]:
@@ -172,9 +168,9 @@ def manifest(
         "base": {"commit": project.commit, "ref": project.ref, "branch": project.branch},
         "head": head,
         "version": version,
-        "patches": [{"file": p.file, "sha256": _sha256(p.path.read_bytes())} for p in patches],
+        "patches": [{"file": p.file, "sha256": sha256_file(p.path)} for p in patches],
         "custom_source": [
-            {"path": f"{CUSTOM_SOURCE}/{project.name}/{rel}", "sha256": _sha256(src.read_bytes())}
+            {"path": f"{CUSTOM_SOURCE}/{project.name}/{rel}", "sha256": sha256_file(src)}
             for rel, src in custom
         ],
         "generator": f"verda-patch {__version__}",

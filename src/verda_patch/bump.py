@@ -32,7 +32,7 @@ from verda_patch.apply import Hooks
 from verda_patch.config import BASE_FILE, RepoConfig
 from verda_patch.errors import OperationFailed, PatchConflict, UserError
 from verda_patch.mirror import Mirror
-from verda_patch.store import PATCHES_DIR, Store, write_atomic
+from verda_patch.store import PATCHES_DIR, Store, sha256_file, write_atomic
 from verda_patch.worktree import STATE_DIR, WorkTree
 
 Notify = Callable[[str], None]
@@ -402,10 +402,6 @@ def _refuse_unsaved(config: RepoConfig, project: str, base: str) -> None:
 # --- the files a bump may touch -----------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _project_files(root: Path, project: str) -> list[Path]:
     """Every regular file under ``patches/<project>/`` (patches, series, anything else)."""
     folder = root / PATCHES_DIR / project
@@ -429,7 +425,7 @@ def _save_originals(root: Path, project: str) -> dict[str, str]:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
             shutil.copymode(path, target)
-            manifest[rel] = _sha256(target)
+            manifest[rel] = sha256_file(target)
         tmp.rename(final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -9,7 +9,6 @@ files, its custom-source files, ``verda-patch.yaml`` — as ``sha256sum`` lines
 
 from __future__ import annotations
 
-import hashlib
 import re
 import string
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from verda_patch import git
 from verda_patch.config import SETTINGS_FILE, RepoConfig
 from verda_patch.errors import ConfigError, OperationFailed, UserError
 from verda_patch.mirror import Mirror, Notify
-from verda_patch.store import SERIES, Store
+from verda_patch.store import SERIES, Store, sha256_file
 
 _FIELDS = {"project", "ref", "n", "commit"}
 
@@ -65,10 +64,6 @@ class TagResult:
             "files": [f.to_json() for f in self.files],
             "message": self.message,
         }
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _repo_head(root: Path) -> str:
@@ -142,23 +137,25 @@ def _next_name(root: Path, pattern: str, values: dict[str, str]) -> str:
 
 def _files(config: RepoConfig, project: str) -> tuple[list[TaggedFile], list[TaggedFile]]:
     root = config.root
+
+    def tagged(path: Path, file: str | None = None) -> TaggedFile:
+        return TaggedFile(path.relative_to(root).as_posix(), sha256_file(path), file)
+
     store = Store(config)
     entries = store.entries(project)  # validates the series files on the way
-    patches = [
-        TaggedFile(e.path.relative_to(root).as_posix(), _sha256(e.path), e.file) for e in entries
-    ]
+    patches = [tagged(e.path, e.file) for e in entries]
     others: list[TaggedFile] = []
     for category in config.settings.categories:
         series = store.project_dir(project) / category / SERIES
         if series.is_file():
-            others.append(TaggedFile(series.relative_to(root).as_posix(), _sha256(series)))
+            others.append(tagged(series))
     from verda_patch.apply import custom_files
 
     for _rel, path in custom_files(root, project):
-        others.append(TaggedFile(path.relative_to(root).as_posix(), _sha256(path)))
+        others.append(tagged(path))
     settings = root / SETTINGS_FILE
     if settings.is_file():
-        others.append(TaggedFile(SETTINGS_FILE, _sha256(settings)))
+        others.append(tagged(settings))
     return patches, others
 
 

@@ -8,6 +8,7 @@ file names sorted. Every inconsistency is a :class:`PatchError` naming the file.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import tempfile
@@ -80,6 +81,11 @@ def read_series(path: Path) -> Iterator[tuple[int, str]]:
     for lineno, line in enumerate(text.splitlines(), 1):
         if name := series_name(line):
             yield lineno, name
+
+
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of a file's bytes, as ``sha256sum`` prints it."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def slugify(text: str, limit: int = 52) -> str:
