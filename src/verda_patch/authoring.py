@@ -54,7 +54,7 @@ from verda_patch.export import (
     render_commits,
 )
 from verda_patch.mirror import Mirror
-from verda_patch.patchfile import TRAILER_KEY, Patch, parse_bytes
+from verda_patch.patchfile import TRAILER_KEY, Patch, fold_blank_lines, parse_bytes
 from verda_patch.store import SERIES, Store, slugify
 from verda_patch.worktree import WorkTree
 
@@ -443,15 +443,7 @@ def _uncommitted_commit(
 
 def clean_message(text: str) -> str:
     """An editor's text as a commit message: ``#`` lines dropped, blanks folded, ends trimmed."""
-    lines = [line.rstrip() for line in text.splitlines() if not line.startswith("#")]
-    out: list[str] = []
-    for line in lines:
-        if not line and (not out or not out[-1]):
-            continue
-        out.append(line)
-    while out and not out[-1]:
-        out.pop()
-    return "\n".join(out)
+    return fold_blank_lines(line.rstrip() for line in text.splitlines() if not line.startswith("#"))
 
 
 def new_patch(

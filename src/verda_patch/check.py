@@ -45,7 +45,7 @@ from verda_patch.errors import (
     UpstreamError,
     VerdaError,
 )
-from verda_patch.patchfile import Patch, parse_file
+from verda_patch.patchfile import Patch, normal_change_id, parse_file
 from verda_patch.store import (
     PATCH_SUFFIXES,
     PATCHES_DIR,
@@ -209,10 +209,6 @@ def _patch_result(
         path=extra.pop("path", None) or _rel(config, entry.path),
         **extra,
     )
-
-
-def _norm_change_id(value: str) -> str:
-    return value[:1].upper() + value[1:].lower()
 
 
 # --- config --------------------------------------------------------------------------
@@ -467,7 +463,7 @@ def check_invariants(
     for entry, patch in zip(entries, parsed, strict=True):
         by_name[entry.name].append(entry.category)
         if patch:
-            for cid in dict.fromkeys(_norm_change_id(c) for c in patch.change_ids):
+            for cid in dict.fromkeys(normal_change_id(c) for c in patch.change_ids):
                 by_change_id[cid].append(entry.file)
     for entry, patch in zip(entries, parsed, strict=True):
         if entry.category == CHERRY_PICK:
@@ -490,7 +486,7 @@ def check_invariants(
         else:
             clashes = [
                 (cid, other)
-                for cid in dict.fromkeys(_norm_change_id(c) for c in patch.change_ids)
+                for cid in dict.fromkeys(normal_change_id(c) for c in patch.change_ids)
                 for other in by_change_id[cid]
                 if other != entry.file
             ]

@@ -29,7 +29,7 @@ from typing import Any
 from verda_patch import git
 from verda_patch.config import RepoConfig, check_refname
 from verda_patch.errors import UpstreamError
-from verda_patch.patchfile import CHERRY_RE, Patch
+from verda_patch.patchfile import CHERRY_RE, Patch, normal_change_id
 
 MERGED = "merged"
 PARTIAL = "partial"
@@ -360,16 +360,12 @@ def _judge(
 # --- the range index -------------------------------------------------------------
 
 
-def _norm_change_id(value: str) -> str:
-    return "I" + value[1:].lower()
-
-
 def _parse_commit(sha: str, parents: str, body: str, paths: Iterable[str]) -> UpstreamCommit:
     return UpstreamCommit(
         sha=sha,
         subject=body.split("\n", 1)[0].strip(),
         merge=len(parents.split()) > 1,
-        change_ids=tuple(dict.fromkeys(_norm_change_id(c) for c in _CHANGE_ID_RE.findall(body))),
+        change_ids=tuple(dict.fromkeys(normal_change_id(c) for c in _CHANGE_ID_RE.findall(body))),
         cited=tuple(dict.fromkeys(CHERRY_RE.findall(body))),
         reverts=tuple(dict.fromkeys(_REVERTS_RE.findall(body))),
         paths=frozenset(paths),
@@ -571,7 +567,7 @@ def _origins(patch: Patch, cited: dict[str, UpstreamCommit]) -> tuple[Origin, ..
 def _own_change_ids(patch: Patch) -> tuple[str, ...]:
     """The patch's Change-Ids, read as leniently as upstream's (any case, blanks)."""
     found = [*patch.change_ids, *_CHANGE_ID_RE.findall(patch.message)]
-    return tuple(dict.fromkeys(_norm_change_id(c) for c in found))
+    return tuple(dict.fromkeys(normal_change_id(c) for c in found))
 
 
 def _same_id(a: str, b: str) -> bool:

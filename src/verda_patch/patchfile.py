@@ -22,6 +22,7 @@ import codecs
 import email.utils
 import quopri
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -579,17 +580,27 @@ def parse_bytes(data: bytes, *, source: Path, file: str = "", category: str = ""
     )
 
 
-def _clean_message(body: str) -> str:
-    """``git stripspace``: trailing blanks off every line, blank runs folded, ends trimmed."""
+def normal_change_id(value: str) -> str:
+    """One spelling of a Change-Id read leniently (``i…``, upper-case hex): ``I`` + lower hex."""
+    return value[:1].upper() + value[1:].lower()
+
+
+def fold_blank_lines(lines: Iterable[str]) -> str:
+    """Already right-stripped lines joined, blank runs folded to one, leading and
+    trailing blank lines dropped (``git stripspace``'s second half)."""
     out: list[str] = []
-    for line in body.split("\n"):
-        line = line.rstrip(_SPACE)
+    for line in lines:
         if not line and (not out or not out[-1]):
             continue
         out.append(line)
     while out and not out[-1]:
         out.pop()
     return "\n".join(out)
+
+
+def _clean_message(body: str) -> str:
+    """``git stripspace``: trailing blanks off every line, blank runs folded, ends trimmed."""
+    return fold_blank_lines(line.rstrip(_SPACE) for line in body.split("\n"))
 
 
 # --- the diff, as git apply reads it --------------------------------------------
