@@ -17,20 +17,17 @@ unpacked archive does not have.
 from __future__ import annotations
 
 import configparser
-import contextlib
 import gzip
 import hashlib
 import io
 import json
-import os
 import re
 import subprocess
 import tarfile
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from verda_patch import __version__, git
 from verda_patch.apply import CUSTOM_SOURCE, Hooks, custom_files, scratch_tree
@@ -38,7 +35,7 @@ from verda_patch.config import Project, RepoConfig
 from verda_patch.errors import OperationFailed, UserError
 from verda_patch.mirror import Mirror
 from verda_patch.patchfile import Patch
-from verda_patch.store import Store, sha256_file
+from verda_patch.store import Store, atomic_file, sha256_file
 
 MANIFEST = "VERDA-PATCH.json"
 PKG_INFO = "PKG-INFO"
@@ -241,40 +238,27 @@ def write_tarball(
         info.mode = 0o644
         entries[f"{prefix}{rel}"] = (info, data)
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
     digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            hashing = _HashingWriter(raw, digest)
-            # filename="" and mtime=0: the gzip header names no file and no time
-            with (
-                gzip.GzipFile(
-                    filename="", mode="wb", fileobj=hashing, compresslevel=GZIP_LEVEL, mtime=0
-                ) as gz,
-                tarfile.open(
-                    fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8"
-                ) as tar,
-            ):
-                for name in sorted(entries):
-                    info, data = entries[name]
-                    member = _normalized(info, name, mtime)
-                    tar.addfile(member, io.BytesIO(data) if member.isfile() else None)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            Path(tmp).unlink()
-        raise
+    with atomic_file(output, mode=0o644) as raw:
+        hashing = _HashingWriter(raw, digest)
+        # filename="" and mtime=0: the gzip header names no file and no time
+        with (
+            gzip.GzipFile(
+                filename="", mode="wb", fileobj=hashing, compresslevel=GZIP_LEVEL, mtime=0
+            ) as gz,
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar,
+        ):
+            for name in sorted(entries):
+                info, data = entries[name]
+                member = _normalized(info, name, mtime)
+                tar.addfile(member, io.BytesIO(data) if member.isfile() else None)
     return digest.hexdigest()
 
 
 class _HashingWriter:
     """A write-only file object that hashes what passes through it."""
 
-    def __init__(self, raw: io.BufferedWriter | Any, digest: Any) -> None:
+    def __init__(self, raw: BinaryIO, digest: Any) -> None:
         self.raw = raw
         self.digest = digest
 

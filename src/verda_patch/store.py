@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from verda_patch.config import RepoConfig
 from verda_patch.errors import PatchError, UserError
@@ -41,20 +42,33 @@ class Entry:
         return f"{self.category}/{self.name}"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``path`` so a reader (or a crash) sees the old or the new bytes, never half."""
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: int | None = None) -> Iterator[BinaryIO]:
+    """A temp file next to ``path`` that replaces it, synced, when the block ends well.
+
+    A reader (or a crash) sees the old or the new bytes, never half; on an error
+    the temp file goes and ``path`` is untouched. ``mode``: chmod before the rename.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             Path(tmp).unlink()
         raise
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``path`` so a reader (or a crash) sees the old or the new bytes, never half."""
+    with atomic_file(path) as handle:
+        handle.write(data)
 
 
 def is_patch_name(name: str) -> bool:
