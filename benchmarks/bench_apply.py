@@ -66,24 +66,41 @@ HELP_TARGET = 0.3
 
 @dataclass
 class Setup:
-    """One patch repo and everything both sides need to apply it."""
+    """One patch repo and everything both sides need to apply it.
+
+    Every timed run works in directories of its own under ``runs`` (a copy of
+    the patch repo, a cache, a raw git dir), and nothing is deleted until the
+    bench ends: on a journal-less ext4 (this VM's disk) creating files where
+    thousands were just deleted is up to 10x slower for minutes (the kernel's
+    ``recently_deleted()`` scan), so deleting and re-creating in place would
+    time the file system, and unevenly.
+    """
 
     label: str  # "n=400", "real nova n=400"
-    repo: Path
+    repo: Path  # the patch repo as built; runs use copies
     project: str
-    cache: Path
-    raw: Path
+    runs: Path
     upstream: str
     base: str
     files: list[Path]  # patch files in apply order, absolute
+    count: int = 0
+    cur_repo: Path | None = None
+    cur_cache: Path | None = None
+    cur_raw: Path | None = None
+
+    def fresh(self, kind: str) -> Path:
+        self.count += 1
+        return self.runs / f"{kind}-{self.count}"
 
     @property
     def mirror(self) -> Path:
-        return self.raw / "m.git"
+        assert self.cur_raw
+        return self.cur_raw / "m.git"
 
     @property
     def wt(self) -> Path:
-        return self.raw / "wt"
+        assert self.cur_raw
+        return self.cur_raw / "wt"
 
     @property
     def project_branch(self) -> str:
@@ -91,7 +108,8 @@ class Setup:
 
     @property
     def verda_tree(self) -> Path:
-        return self.repo / ".verda" / "work" / self.project
+        assert self.cur_repo
+        return self.cur_repo / ".verda" / "work" / self.project
 
 
 # --- the two sides ----------------------------------------------------------------------
@@ -114,9 +132,14 @@ def raw_git(cwd: Path, *args: str) -> None:
         )
 
 
+def raw_new(s: Setup) -> None:
+    s.cur_raw = s.fresh("git")
+    s.cur_raw.mkdir(parents=True)
+
+
 def raw_clone(s: Setup) -> None:
-    s.raw.mkdir(parents=True, exist_ok=True)
-    raw_git(s.raw, "clone", "--mirror", s.upstream, str(s.mirror))
+    assert s.cur_raw
+    raw_git(s.cur_raw, "clone", "--mirror", s.upstream, str(s.mirror))
 
 
 def raw_worktree_am(s: Setup) -> None:
@@ -129,17 +152,19 @@ def raw_rebuild(s: Setup) -> None:
     raw_git(s.wt, "am", *map(str, s.files))
 
 
+def verda_new_repo(s: Setup) -> None:
+    s.cur_repo = s.fresh("verda")
+    shutil.copytree(s.repo, s.cur_repo, ignore=shutil.ignore_patterns(".verda"))
+
+
 def verda_apply(s: Setup) -> None:
-    verda(s.repo, "apply", s.project, cache=s.cache)
+    assert s.cur_repo and s.cur_cache
+    verda(s.cur_repo, "apply", s.project, cache=s.cur_cache)
 
 
 def verda_fresh(s: Setup) -> None:
-    rmtree(s.cache)
-    rmtree(s.repo / ".verda")
-
-
-def verda_drop_tree(s: Setup) -> None:
-    rmtree(s.repo / ".verda")  # work tree and state; the cache stays
+    verda_new_repo(s)
+    s.cur_cache = s.fresh("cache")
 
 
 def cases(s: Setup) -> list[tuple[Case, Case]]:
@@ -150,7 +175,7 @@ def cases(s: Setup) -> list[tuple[Case, Case]]:
             Case(
                 "git cold",
                 lambda: (raw_clone(s), raw_worktree_am(s)),
-                setup=lambda: rmtree(s.raw),
+                setup=lambda: raw_new(s),
                 after=settle,
             ),
         ),
@@ -159,13 +184,14 @@ def cases(s: Setup) -> list[tuple[Case, Case]]:
             Case("git warm rebuild", lambda: raw_rebuild(s), after=settle),
         ),
         (
-            Case("verda warm new tree", lambda: verda_apply(s), setup=lambda: verda_drop_tree(s)),
+            # the cache of the cold run stays; the patch repo is a new copy without .verda/
+            Case("verda warm new tree", lambda: verda_apply(s), setup=lambda: verda_new_repo(s)),
             # a mirror as fresh as verda's cache: without the series' objects from earlier
             # rounds, so git am has to write them just as verda's new work tree does
             Case(
                 "git warm new tree",
                 lambda: raw_worktree_am(s),
-                setup=lambda: (rmtree(s.raw), raw_clone(s)),
+                setup=lambda: (raw_new(s), raw_clone(s)),
                 after=settle,
             ),
         ),
@@ -272,9 +298,10 @@ def profile(s: Setup) -> dict[str, object]:
     from verda_patch import patchfile
     from verda_patch.store import Store
 
-    os.environ["VERDA_PATCH_CACHE"] = str(s.cache)
-    verda_apply(s)  # warm: mirror and work tree exist
-    cfg = vconfig.load(s.repo)
+    assert s.cur_repo and s.cur_cache  # the last measured run's: mirror and work tree exist
+    os.environ["VERDA_PATCH_CACHE"] = str(s.cur_cache)
+    verda_apply(s)
+    cfg = vconfig.load(s.cur_repo)
 
     # the diff's file list: unidiff in `_files` (first parser), `_scan_diff` (native one)
     spent = {"files": 0.0}
@@ -344,6 +371,13 @@ def profile(s: Setup) -> dict[str, object]:
 # --- building the inputs ----------------------------------------------------------------
 
 
+def fresh_dir(path: Path) -> Path:
+    """An empty directory (what an earlier run with the same --workdir left goes first)."""
+    rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
 def synthetic(work: Path, sizes: Sequence[int], files: int, history: int) -> list[Setup]:
     upstream = work / "upstream"
     base, tree = make_upstream(upstream, files=files, history=history)
@@ -368,8 +402,7 @@ def synthetic(work: Path, sizes: Sequence[int], files: int, history: int) -> lis
                 f"n={n}",
                 repo,
                 PROJECT,
-                work / f"cache-{n}",
-                work / f"raw-{n}",
+                fresh_dir(work / f"runs-{n}"),
                 str(upstream),
                 base,
                 ordered_files(repo, PROJECT),
@@ -418,13 +451,13 @@ def real_series(work: Path, upstream: Path, base: str, tip: str, count: int) -> 
         category="cherry-pick",
         ref=base,
     )
-    rmtree(scratch)
+    # the filter clone stays until the end: deleting 4,600 files now would slow
+    # down the file creation of the runs that follow (see Setup)
     return Setup(
         f"real nova n={len(kept)}",
         repo,
         "nova",
-        work / "cache-real",
-        work / "raw-real",
+        fresh_dir(work / "runs-real"),
         str(upstream),
         commit,
         ordered_files(repo, "nova"),
@@ -444,8 +477,7 @@ def real_repo(work: Path, source: Path) -> Setup:
         f"{source.name} n={len(files)}",
         repo,
         project.name,
-        work / f"cache-{source.name}",
-        work / f"raw-{source.name}",
+        fresh_dir(work / f"runs-{source.name}"),
         project.upstream_location(repo),
         project.commit,
         files,
