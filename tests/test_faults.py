@@ -135,3 +135,21 @@ def test_disk_full_on_a_tiny_filesystem(repo, tmp_path):
     assert b"File too large" in proc.stderr or b"EFBIG" in proc.stderr
     assert target.read_bytes() == before
     assert [p.name for p in target.parent.iterdir()] == [target.name]
+
+
+def test_atomic_write_keeps_the_file_mode(repo):
+    target = repo.path / "patches/sample/customs/0001-Raise-quota.patch"
+    target.chmod(0o664)
+    store.write_atomic(target, b"rewritten")
+    assert target.stat().st_mode & 0o777 == 0o664
+    fresh = target.with_name("0002-new.patch")
+    store.write_atomic(fresh, b"new")
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
