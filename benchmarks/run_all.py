@@ -89,6 +89,46 @@ def run(script: Path, args: list[str]) -> tuple[int, list[str], float]:
     return proc.wait(), lines, time.perf_counter() - started
 
 
+def collect(
+    bench: str,
+    lines: list[str],
+    ratio_rows: list[list[str]],
+    target_rows: list[list[str]],
+    loose: list[str],
+) -> int:
+    """Sort one bench's output lines into the tables; return how many targets it missed.
+
+    ``RATIO``/``TARGET`` lines in the common format become table rows; a ``RATIO``
+    line in another format, and any line stating a ratio from a bench that prints
+    no ``RATIO``/``TARGET`` line at all, is kept as it is.
+    """
+    missed = 0
+    structured = any(line.startswith(("RATIO ", "TARGET ")) for line in lines)
+    for line in lines:
+        if m := RATIO_RE.match(line):
+            verdict = m["verdict"] or ""
+            missed += verdict == "MISSED"
+            ratio_rows.append(
+                [
+                    m["bench"],
+                    m["label"],
+                    f"{float(m['ours']):.3f}s",
+                    f"{float(m['ref']):.3f}s ({m['refname']})",
+                    f"{m['ratio']}x",
+                    f"<= {m['target']}x" if m["target"] else "",
+                    verdict,
+                ]
+            )
+        elif m := TARGET_RE.match(line):
+            missed += m["verdict"] == "MISSED"
+            target_rows.append(
+                [m["bench"], m["label"], f"{m['value']}s", m["target"], m["verdict"]]
+            )
+        elif line.startswith("RATIO ") or (not structured and LOOSE_RE.search(line)):
+            loose.append(f"{bench}: {line.strip()}")
+    return missed
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra: list[str] = []
@@ -125,29 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         code, lines, took = run(script, script_args)
         if code:
             failed.append(f"{script.name} (exit {code})")
-        structured = any(line.startswith(("RATIO ", "TARGET ")) for line in lines)
-        for line in lines:
-            if m := RATIO_RE.match(line):
-                verdict = m["verdict"] or ""
-                missed += verdict == "MISSED"
-                ratio_rows.append(
-                    [
-                        m["bench"],
-                        m["label"],
-                        f"{float(m['ours']):.3f}s",
-                        f"{float(m['ref']):.3f}s ({m['refname']})",
-                        f"{m['ratio']}x",
-                        f"<= {m['target']}x" if m["target"] else "",
-                        verdict,
-                    ]
-                )
-            elif m := TARGET_RE.match(line):
-                missed += m["verdict"] == "MISSED"
-                target_rows.append(
-                    [m["bench"], m["label"], f"{m['value']}s", m["target"], m["verdict"]]
-                )
-            elif not structured and LOOSE_RE.search(line):
-                loose.append(f"{script.stem}: {line.strip()}")
+        missed += collect(script.stem, lines, ratio_rows, target_rows, loose)
         print(f"=== {script.name}: exit {code}, {took:.0f} s", flush=True)
 
     print("\n" + machine_line())
