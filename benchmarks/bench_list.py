@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import shutil
 import subprocess
@@ -37,6 +36,10 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import machine_line, ratio_line
 
 START = 1_700_000_000
 AUTHORS = [
@@ -216,24 +219,6 @@ def git_baseline(files: list[Path], cwd: Path) -> Callable[[], None]:
     return run
 
 
-def machine_line() -> str:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gitv = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
-    return (f"machine: nproc={os.cpu_count()} cpu={cpu!r} python={platform.python_version()} "
-            f"git={gitv.removeprefix('git version ')} kernel={platform.release()}")
-
-
-def ratio_line(label: str, ours: float, ref: float) -> str:
-    return f"RATIO list {label}: verda {ours:.3f}s / git {ref:.3f}s = {ours / ref:.2f}x"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--patches", type=int, default=1000)
@@ -276,8 +261,8 @@ def main() -> None:
             print(f"  {name:<22} {value:7.3f}s   ({runs})")
         ref = best["git apply --numstat"]
         print()
-        print(ratio_line(f"n={len(ordered)} table", best["verda list"], ref))
-        print(ratio_line(f"n={len(ordered)} json", best["verda --json list"], ref))
+        print(ratio_line("list", f"n={len(ordered)} table", best["verda list"], ref))
+        print(ratio_line("list", f"n={len(ordered)} json", best["verda --json list"], ref))
     finally:
         if not args.keep:
             shutil.rmtree(scratch, ignore_errors=True)
