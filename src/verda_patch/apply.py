@@ -34,7 +34,7 @@ from verda_patch.errors import (
 from verda_patch.mirror import Mirror
 from verda_patch.patchfile import TRAILER_KEY, Patch
 from verda_patch.store import Store
-from verda_patch.worktree import WorkTree
+from verda_patch.worktree import WorkTree, unmerged_paths
 
 Progress = Callable[[int, int], None]
 Notify = Callable[[str], None]
@@ -210,10 +210,7 @@ def run_am(
 
 
 def _failed_paths(repo: Path, output: str) -> tuple[str, ...]:
-    unmerged = git.zsplit(
-        git.run(["diff", "--name-only", "--diff-filter=U", "-z"], cwd=repo, ok=(0, 1, 128)).stdout
-    )
-    found = list(unmerged)
+    found = unmerged_paths(repo)
     for pattern in (
         r"^error: patch failed: (.+):\d+$",
         r"^error: (.+): does not exist in index$",

@@ -640,9 +640,7 @@ def _stage_resolution(tree: WorkTree, hooks: Hooks) -> None:
     """
     if not tree.am_in_progress():
         return
-    unmerged = git.zsplit(
-        git.run(["diff", "--name-only", "--diff-filter=U", "-z"], cwd=tree.path).stdout
-    )
+    unmerged = tree.unmerged()
     staged = []
     for rel in dict.fromkeys(unmerged):
         path = tree.path / rel

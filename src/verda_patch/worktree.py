@@ -61,6 +61,12 @@ def repo_lock(root: Path, notify: Any = None) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def unmerged_paths(repo: Path) -> list[str]:
+    """Paths in conflict in ``repo``'s index (one ``git diff --diff-filter=U`` call)."""
+    res = git.run(["diff", "--name-only", "--diff-filter=U", "-z"], cwd=repo)
+    return git.zsplit(res.stdout)
+
+
 @dataclass(frozen=True)
 class Commit:
     sha: str
@@ -118,6 +124,10 @@ class WorkTree:
             if entry[:1] in ("R", "C"):
                 next(entries, None)  # -z gives a rename's source as its own field
         return paths
+
+    def unmerged(self) -> list[str]:
+        """Paths a stopped ``git am --3way`` left in conflict."""
+        return unmerged_paths(self.path)
 
     def commits(self, since: str, until: str = "HEAD") -> list[Commit]:
         """Commits ``since..until`` oldest first, with full messages (one git call)."""
