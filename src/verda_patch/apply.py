@@ -361,8 +361,7 @@ def build(
     hooks: Hooks,
     operation: str = "apply",
 ) -> str:
-    """Apply ``patches`` on ``base`` in ``tree`` (already checked out at base)."""
-    check_paths(patches)
+    """Apply ``patches`` (path-checked by :func:`prepare`) on ``base`` in ``tree``."""
     total = len(patches)
     if patches:
         outcome = run_am(tree.path, mailbox(patches), total, hooks.progress)
@@ -414,16 +413,21 @@ def prepare(
     hooks: Hooks,
     *,
     base: str | None = None,
+    patches: Sequence[Patch] | None = None,
 ) -> tuple[WorkTree, Mirror, str, list[Patch]]:
-    """Parse every patch (bad input fails before anything is touched) and warm the mirror."""
+    """The series to build, checked before anything is touched, and a warm mirror.
+
+    ``patches`` is a series the caller already parsed (check, bump, archive);
+    without it every patch file of the project is parsed here.
+    """
     proj = config.project(project)
-    patches = Store(config).load(project)
-    check_paths(patches)  # before the mirror is even touched
+    series = list(patches) if patches is not None else Store(config).load(project)
+    check_paths(series)  # before the mirror or the work tree is touched
     commit = base or proj.commit
     mirror = Mirror.for_project(
         config, proj, notify=hooks.notify, progress=hooks.fetch_progress
     ).ensure(commits=(commit,))
-    return WorkTree(config, project), mirror, commit, patches
+    return WorkTree(config, project), mirror, commit, series
 
 
 def refuse_if_unsaved(tree: WorkTree, base: str) -> None:
@@ -462,8 +466,7 @@ def apply_project(
 ) -> ApplyResult:
     """Rebuild the work tree of ``project`` from its base and patch files."""
     hooks = hooks or Hooks()
-    tree, mirror, commit, loaded = prepare(config, project, hooks, base=base)
-    series = list(patches) if patches is not None else loaded
+    tree, mirror, commit, series = prepare(config, project, hooks, base=base, patches=patches)
     backup_ref = None
     previous = None
     if tree.exists():
@@ -611,8 +614,7 @@ def scratch_tree(
     import tempfile
 
     hooks = hooks or Hooks()
-    _tree0, mirror, commit, loaded = prepare(config, project, hooks, base=base)
-    series = list(patches) if patches is not None else loaded
+    _tree0, mirror, commit, series = prepare(config, project, hooks, base=base, patches=patches)
     scratch_root = config.root / ".verda" / "tmp"
     scratch_root.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix=f"{project}-", dir=scratch_root))
