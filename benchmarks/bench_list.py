@@ -49,22 +49,49 @@ AUTHORS = [
     ("Søren Kierkegaard", "soren@example.org"),
     ("李小龍", "lee@example.org"),
 ]
-WORDS = ["quota", "scheduler", "weigher", "cell", "flavor", "image", "volume", "port", "host",
-         "instance", "migration", "allocation", "placement", "resize", "rebuild", "console"]
+WORDS = [
+    "quota",
+    "scheduler",
+    "weigher",
+    "cell",
+    "flavor",
+    "image",
+    "volume",
+    "port",
+    "host",
+    "instance",
+    "migration",
+    "allocation",
+    "placement",
+    "resize",
+    "rebuild",
+    "console",
+]
 AREAS = ["compute", "scheduler", "api", "conductor", "network", "virt", "db", "objects"]
 CATEGORIES = (("cherry-pick", 200), ("general", 500), ("customs", 300))
 
 
 def git_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, LC_ALL="C",
-               GIT_COMMITTER_NAME="Bench", GIT_COMMITTER_EMAIL="bench@example.org")
+    env.update(
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=os.devnull,
+        LC_ALL="C",
+        GIT_COMMITTER_NAME="Bench",
+        GIT_COMMITTER_EMAIL="bench@example.org",
+    )
     return env
 
 
 def git(cwd: Path, *args: str, input: bytes | None = None) -> str:
-    proc = subprocess.run(["git", "-c", "init.defaultBranch=master", *args], cwd=cwd, input=input,
-                          capture_output=True, env=git_env(), check=False)
+    proc = subprocess.run(
+        ["git", "-c", "init.defaultBranch=master", *args],
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        env=git_env(),
+        check=False,
+    )
     if proc.returncode:
         raise SystemExit(f"git {' '.join(args[:2])} failed: {proc.stderr.decode()}")
     return proc.stdout.decode().strip()
@@ -76,8 +103,10 @@ def data(text: str | bytes) -> bytes:
 
 
 def new_file(rng: random.Random, lines: int, uid: str) -> list[str]:
-    return [f"    {rng.choice(WORDS)}_{uid}_{i} = {rng.randint(0, 999)}  # {rng.choice(WORDS)}"
-            for i in range(lines)]
+    return [
+        f"    {rng.choice(WORDS)}_{uid}_{i} = {rng.randint(0, 999)}  # {rng.choice(WORDS)}"
+        for i in range(lines)
+    ]
 
 
 def edit(rng: random.Random, lines: list[str], uid: str) -> None:
@@ -89,8 +118,10 @@ def edit(rng: random.Random, lines: list[str], uid: str) -> None:
 
 
 def make_upstream(path: Path, rng: random.Random) -> tuple[str, dict[str, list[str]]]:
-    files = {f"nova/{AREAS[i % len(AREAS)]}/{rng.choice(WORDS)}_{i}.py": new_file(rng, 80, f"u{i}")
-             for i in range(300)}
+    files = {
+        f"nova/{AREAS[i % len(AREAS)]}/{rng.choice(WORDS)}_{i}.py": new_file(rng, 80, f"u{i}")
+        for i in range(300)
+    }
     stream = b"commit refs/heads/master\nmark :1\n"
     stream += f"author Upstream <up@example.org> {START} +0000\n".encode()
     stream += f"committer Upstream <up@example.org> {START} +0000\n".encode()
@@ -104,8 +135,14 @@ def make_upstream(path: Path, rng: random.Random) -> tuple[str, dict[str, list[s
     return git(path, "rev-parse", "master"), files
 
 
-def make_series(upstream: Path, base: str, files: dict[str, list[str]], count: int,
-                out: Path, rng: random.Random) -> list[Path]:
+def make_series(
+    upstream: Path,
+    base: str,
+    files: dict[str, list[str]],
+    count: int,
+    out: Path,
+    rng: random.Random,
+) -> list[Path]:
     stream = bytearray()
     for n in range(count):
         name, mail = AUTHORS[n % len(AUTHORS)]
@@ -139,8 +176,10 @@ def make_series(upstream: Path, base: str, files: dict[str, list[str]], count: i
         trailers = f"Change-Id: I{rng.getrandbits(160):040x}\n"
         if n < CATEGORIES[0][1]:
             trailers += f"(cherry picked from commit {rng.getrandbits(160):040x})\n"
-        body = (f"{subject}\n\nThe {rng.choice(WORDS)} path missed the {rng.choice(WORDS)} case;"
-                f" patch {n} handles it.\n\nCloses-Bug: #{2_000_000 + n}\n{trailers}")
+        body = (
+            f"{subject}\n\nThe {rng.choice(WORDS)} path missed the {rng.choice(WORDS)} case;"
+            f" patch {n} handles it.\n\nCloses-Bug: #{2_000_000 + n}\n{trailers}"
+        )
         stream += b"commit refs/heads/series\n"
         stream += f"author {name} <{mail}> {stamp} +0000\n".encode()
         stream += f"committer {name} <{mail}> {stamp} +0000\n".encode()
@@ -177,8 +216,9 @@ def make_patch_repo(root: Path, upstream: Path, base: str, patches: list[Path]) 
             names.append(target)
         if category == "general":
             # a series file: the same order, written out, with a comment
-            (folder / "series").write_text("# general fixes, in apply order\n"
-                                           + "".join(p.name + "\n" for p in names))
+            (folder / "series").write_text(
+                "# general fixes, in apply order\n" + "".join(p.name + "\n" for p in names)
+            )
         ordered += names
     return ordered
 
@@ -207,8 +247,14 @@ def run_ok(argv: Sequence[str], **kwargs: object) -> None:
 def git_baseline(files: list[Path], cwd: Path) -> Callable[[], None]:
     def run() -> None:
         cat = subprocess.Popen(["cat", *map(str, files)], stdout=subprocess.PIPE)
-        apply = subprocess.run(["git", "apply", "--numstat", "-"], stdin=cat.stdout,
-                               capture_output=True, cwd=cwd, env=git_env(), check=False)
+        apply = subprocess.run(
+            ["git", "apply", "--numstat", "-"],
+            stdin=cat.stdout,
+            capture_output=True,
+            cwd=cwd,
+            env=git_env(),
+            check=False,
+        )
         assert cat.stdout is not None
         cat.stdout.close()
         if cat.wait() or apply.returncode:
@@ -232,19 +278,23 @@ def main() -> None:
         rng = random.Random(7)
         built = time.perf_counter()
         base, files = make_upstream(scratch / "upstream", rng)
-        patches = make_series(scratch / "upstream", base, files, args.patches,
-                              scratch / "format-patch", rng)
+        patches = make_series(
+            scratch / "upstream", base, files, args.patches, scratch / "format-patch", rng
+        )
         repo = scratch / "repo"
         ordered = make_patch_repo(repo, scratch / "upstream", base, patches)
         size = sum(p.stat().st_size for p in ordered)
-        print(f"built {len(ordered)} patch files ({size / 1e6:.1f} MB) in "
-              f"{time.perf_counter() - built:.1f}s under {scratch}")
+        print(
+            f"built {len(ordered)} patch files ({size / 1e6:.1f} MB) in "
+            f"{time.perf_counter() - built:.1f}s under {scratch}"
+        )
 
         verda = verda_argv()
         cases: dict[str, Callable[[], None]] = {
             "verda list": lambda: run_ok([*verda, "--repo", str(repo), "list", "nova"]),
-            "verda --json list": lambda: run_ok([*verda, "--repo", str(repo), "--json", "list",
-                                                 "nova"]),
+            "verda --json list": lambda: run_ok(
+                [*verda, "--repo", str(repo), "--json", "list", "nova"]
+            ),
             "git apply --numstat": git_baseline(ordered, scratch),
         }
         run_ok([*verda, "--repo", str(repo), "list", "nova"])  # warm the page cache once

@@ -53,8 +53,9 @@ def git_env() -> dict[str, str]:
 
 
 def git(cwd: Path, *args: str, input: bytes | None = None) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True,
-                          env=git_env(), check=False)
+    proc = subprocess.run(
+        ["git", *args], cwd=cwd, input=input, capture_output=True, env=git_env(), check=False
+    )
     if proc.returncode:
         raise SystemExit(f"git {' '.join(args[:3])} failed in {cwd}: {proc.stderr.decode()}")
     return proc.stdout.decode("utf-8", "replace").strip()
@@ -109,8 +110,15 @@ class FastImport:
         self.data(content)
         return self.mark
 
-    def commit(self, ref: str, message: str, blobs: dict[str, int], *, parent: str | None = None,
-               merge: str | None = None) -> int:
+    def commit(
+        self,
+        ref: str,
+        message: str,
+        blobs: dict[str, int],
+        *,
+        parent: str | None = None,
+        merge: str | None = None,
+    ) -> int:
         self.mark += 1
         self.when += 60
         self.chunks.append(f"commit {ref}\nmark :{self.mark}\n".encode())
@@ -124,8 +132,16 @@ class FastImport:
         self.chunks += [f"M 100644 :{mark} {path}\n".encode() for path, mark in blobs.items()]
         return self.mark
 
-    def land(self, ref: str, tree: Tree, message: str, edits: list[tuple[str, int, str]],
-             prev: str | None, *, gate: bool = True) -> tuple[int, int]:
+    def land(
+        self,
+        ref: str,
+        tree: Tree,
+        message: str,
+        edits: list[tuple[str, int, str]],
+        prev: str | None,
+        *,
+        gate: bool = True,
+    ) -> tuple[int, int]:
         """A change, and (``gate``) the CI system's merge commit of it: (change, tip) marks."""
         for path, func, value in edits:
             tree.files[path][func] = value
@@ -139,8 +155,13 @@ class FastImport:
 
     def run(self, repo: Path) -> dict[int, str]:
         marks = repo / "marks"
-        subprocess.run(["git", "fast-import", "--quiet", f"--export-marks={marks}"], cwd=repo,
-                       input=b"".join(self.chunks), check=True, env=git_env())
+        subprocess.run(
+            ["git", "fast-import", "--quiet", f"--export-marks={marks}"],
+            cwd=repo,
+            input=b"".join(self.chunks),
+            check=True,
+            env=git_env(),
+        )
         out = {}
         for line in marks.read_text().splitlines():
             mark, sha = line.split()
@@ -172,18 +193,28 @@ def build(root: Path, commits: int, series: int, seed: int) -> World:
     up = root / "upstream"
     up.mkdir()
     git(up, "init", "-q", "-b", "master")
-    paths = [f"svc/area{a}/part{b}/mod{m}.py" for a in range(12) for b in range(16)
-             for m in range(20)]
-    sizes = {p: rng.choice([rng.randint(20, 100)] * 15 + [rng.randint(150, 500)] * 4
-                           + [rng.randint(600, 2000)]) for p in paths}
+    paths = [
+        f"svc/area{a}/part{b}/mod{m}.py" for a in range(12) for b in range(16) for m in range(20)
+    ]
+    sizes = {
+        p: rng.choice(
+            [rng.randint(20, 100)] * 15 + [rng.randint(150, 500)] * 4 + [rng.randint(600, 2000)]
+        )
+        for p in paths
+    }
     hot = [p for p in paths if sizes[p] >= 600]
     tree = Tree({p: [str(i) for i in range(sizes[p])] for p in paths})
 
     def random_change(n: int, where: str) -> Change:
-        files = dict.fromkeys(rng.choice(hot) if rng.random() < 0.35 else rng.choice(paths)
-                              for _ in range(rng.choice((1, 1, 2, 2, 3, 4))))  # ordered: seeded
-        edits = [(path, rng.randrange(sizes[path]), f"{rng.randrange(10**6)}  # {where}{n}")
-                 for path in files for _ in range(rng.choice((1, 1, 2, 3)))]
+        files = dict.fromkeys(
+            rng.choice(hot) if rng.random() < 0.35 else rng.choice(paths)
+            for _ in range(rng.choice((1, 1, 2, 2, 3, 4)))
+        )  # ordered: seeded
+        edits = [
+            (path, rng.randrange(sizes[path]), f"{rng.randrange(10**6)}  # {where}{n}")
+            for path in files
+            for _ in range(rng.choice((1, 1, 2, 3)))
+        ]
         return Change(f"Fix {where} issue {n}", change_id(rng), edits)
 
     fi = FastImport()
@@ -260,8 +291,12 @@ def build(root: Path, commits: int, series: int, seed: int) -> World:
         patches.append(("cherry-pick", "backport", master[idx], master[idx].sha))
     for up_change in general_up:
         path, func, _ = up_change.edits[0]
-        ch = Change(f"Harden {path} downstream", up_change.cid,
-                    [(path, func, "None if False else None")], body="Our take on it.")
+        ch = Change(
+            f"Harden {path} downstream",
+            up_change.cid,
+            [(path, func, "None if False else None")],
+            body="Our take on it.",
+        )
         truth["stable/1"][len(patches)] = True
         truth["1.0.1"][len(patches)] = False
         truth["master"][len(patches)] = False
@@ -287,8 +322,9 @@ def write_series(world: World, root: Path) -> tuple[Path, list[str], Path]:
     tip: str | None = world.base
     for _category, kind, ch, cited in world.patches:
         extra = f"(cherry picked from commit {cited})" if kind == "backport" else ""
-        _, mark = fi.land("refs/heads/downstream", tree, message(ch, extra), ch.edits, tip,
-                          gate=False)
+        _, mark = fi.land(
+            "refs/heads/downstream", tree, message(ch, extra), ch.edits, tip, gate=False
+        )
         tip = f":{mark}"
     fi.run(dev)
     out = root / "formatted"
@@ -308,7 +344,8 @@ def write_series(world: World, root: Path) -> tuple[Path, list[str], Path]:
         names.append(f"{category}/{name}")
     (repo / "base-commit").write_text(
         f"svc:\n  upstream: {world.upstream}\n  commit: {world.base}\n  ref: 1.0.0\n"
-        "  branch: stable/1\n")
+        "  branch: stable/1\n"
+    )
 
     scratch = root / "cherry"
     git(root, "clone", "-q", "--shared", str(world.upstream), str(scratch))
@@ -348,15 +385,21 @@ def main() -> None:
     started = time.perf_counter()
     world = build(root, args.commits, args.series, args.seed)
     repo, names, scratch = write_series(world, root)
-    print(f"built in {time.perf_counter() - started:.1f}s: {args.commits} master commits after "
-          f"the base, {len(names)} patches ({sum(1 for p in world.patches if p[0] == 'customs')}"
-          f" customs) in {root}")
+    print(
+        f"built in {time.perf_counter() - started:.1f}s: {args.commits} master commits after "
+        f"the base, {len(names)} patches ({sum(1 for p in world.patches if p[0] == 'customs')}"
+        f" customs) in {root}"
+    )
     env = dict(os.environ, VERDA_PATCH_CACHE=str(root / "cache"))
     series_commits = git(scratch, "rev-list", "--reverse", f"{world.base}..HEAD").split()
     index_of = {sha: i for i, sha in enumerate(series_commits)}
     verda = verda_argv()
-    subprocess.run([*verda, "--repo", str(repo), "--json", "prune", "svc"], env=env,
-                   capture_output=True, check=True)  # fill the cache once
+    subprocess.run(
+        [*verda, "--repo", str(repo), "--json", "prune", "svc"],
+        env=env,
+        capture_output=True,
+        check=True,
+    )  # fill the cache once
 
     for target in ("stable/1", "1.0.1", "master"):
         sha = git(world.upstream, "rev-parse", f"{target}^{{commit}}")
@@ -364,16 +407,29 @@ def main() -> None:
         real = {i for i, merged in world.truth[target].items() if merged}
 
         def prune(ref: str = target) -> set[int]:
-            res = subprocess.run([*verda, "--repo", str(repo), "--json", "prune", "svc",
-                                  "--against", ref], env=env, capture_output=True, check=True)
+            res = subprocess.run(
+                [*verda, "--repo", str(repo), "--json", "prune", "svc", "--against", ref],
+                env=env,
+                capture_output=True,
+                check=True,
+            )
             doc = json.loads(res.stdout)
             return {names.index(p["file"]) for p in doc["patches"] if p["status"] == "merged"}
 
         def cherry(ref: str = sha) -> set[int]:
-            res = subprocess.run(["git", "cherry", ref, "HEAD"], cwd=scratch,
-                                 capture_output=True, text=True, check=True, env=git_env())
-            return {index_of[line.split()[1]] for line in res.stdout.splitlines()
-                    if line.startswith("-")}
+            res = subprocess.run(
+                ["git", "cherry", ref, "HEAD"],
+                cwd=scratch,
+                capture_output=True,
+                text=True,
+                check=True,
+                env=git_env(),
+            )
+            return {
+                index_of[line.split()[1]]
+                for line in res.stdout.splitlines()
+                if line.startswith("-")
+            }
 
         t_prune = t_prune_id = t_cherry = float("inf")
         said = said_id = found = set()
@@ -387,13 +443,21 @@ def main() -> None:
         assert said == said_id
         p1, r1 = precision_recall(said, real)
         p2, r2 = precision_recall(found, real)
-        print(f"\n{target} ({size} upstream commits since the base, {len(real)} of "
-              f"{len(names)} patches merged)")
-        print(f"  verda-patch prune --json   {t_prune:6.3f} s   precision {p1:.3f}  recall {r1:.3f}"
-              f"   (by commit id, no fetch: {t_prune_id:.3f} s)")
-        print(f"  git cherry TARGET HEAD     {t_cherry:6.3f} s   precision {p2:.3f}  recall {r2:.3f}")
-        print(f"RATIO prune/{target} {t_prune / t_cherry:.2f}x git cherry "
-              f"({t_prune_id / t_cherry:.2f}x without the fetch)")
+        print(
+            f"\n{target} ({size} upstream commits since the base, {len(real)} of "
+            f"{len(names)} patches merged)"
+        )
+        print(
+            f"  verda-patch prune --json   {t_prune:6.3f} s   precision {p1:.3f}  recall {r1:.3f}"
+            f"   (by commit id, no fetch: {t_prune_id:.3f} s)"
+        )
+        print(
+            f"  git cherry TARGET HEAD     {t_cherry:6.3f} s   precision {p2:.3f}  recall {r2:.3f}"
+        )
+        print(
+            f"RATIO prune/{target} {t_prune / t_cherry:.2f}x git cherry "
+            f"({t_prune_id / t_cherry:.2f}x without the fetch)"
+        )
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
 

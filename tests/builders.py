@@ -34,11 +34,20 @@ def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def git(cwd: Path, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None,
-        check: bool = True) -> str:
+def git(
+    cwd: Path,
+    *args: str,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> str:
     proc = subprocess.run(
         ["git", "-c", "init.defaultBranch=master", "-c", "commit.gpgSign=false", *args],
-        cwd=cwd, input=input, capture_output=True, env=_env(env), check=False,
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        env=_env(env),
+        check=False,
     )
     if check and proc.returncode:
         raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr.decode()}")
@@ -97,8 +106,17 @@ class Upstream:
             lines.append(f"Change-Id: {change_id}")
         if lines:
             message += "\n\n" + "\n".join(lines)
-        git(self.path, "commit", "-q", "--allow-empty", "--author", author, "-m", message,
-            env=self._dates())
+        git(
+            self.path,
+            "commit",
+            "-q",
+            "--allow-empty",
+            "--author",
+            author,
+            "-m",
+            message,
+            env=self._dates(),
+        )
         return self.rev("HEAD")
 
     def rev(self, ref: str) -> str:
@@ -124,12 +142,18 @@ class Upstream:
         """``git format-patch -1 --stdout`` of ``rev``."""
         return subprocess.run(
             ["git", "format-patch", "-1", "--stdout", *extra, rev],
-            cwd=self.path, capture_output=True, check=True, env=_env(),
+            cwd=self.path,
+            capture_output=True,
+            check=True,
+            env=_env(),
         ).stdout
 
     def read(self, ref: str, path: str) -> bytes:
         return subprocess.run(
-            ["git", "show", f"{ref}:{path}"], cwd=self.path, capture_output=True, check=True,
+            ["git", "show", f"{ref}:{path}"],
+            cwd=self.path,
+            capture_output=True,
+            check=True,
             env=_env(),
         ).stdout
 
@@ -144,8 +168,15 @@ class PatchRepo:
         self.bases: dict[str, dict[str, str]] = {}
         (path / "base-commit").write_text("")
 
-    def set_base(self, project: str, upstream: Upstream | Path | str, commit: str, *,
-                 ref: str | None = None, branch: str | None = None) -> None:
+    def set_base(
+        self,
+        project: str,
+        upstream: Upstream | Path | str,
+        commit: str,
+        *,
+        ref: str | None = None,
+        branch: str | None = None,
+    ) -> None:
         location = upstream.path if isinstance(upstream, Upstream) else upstream
         entry = {"upstream": str(location), "commit": commit}
         if ref:
@@ -170,35 +201,57 @@ class PatchRepo:
 
     def commit_all(self, message: str = "update") -> None:
         git(self.path, "add", "-A")
-        git(self.path, "commit", "-q", "--allow-empty", "-m", message,
-            env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
-                 "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"})
+        git(
+            self.path,
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            message,
+            env={
+                "GIT_AUTHOR_NAME": "t",
+                "GIT_AUTHOR_EMAIL": "t@example.org",
+                "GIT_COMMITTER_NAME": "t",
+                "GIT_COMMITTER_EMAIL": "t@example.org",
+            },
+        )
 
     def run(self, *args: str, input: str | None = None) -> Result:
         """Invoke the CLI on this repo the way a user would."""
-        return CliRunner().invoke(cli, ["--repo", str(self.path), *args], input=input,
-                                  catch_exceptions=False)
+        return CliRunner().invoke(
+            cli, ["--repo", str(self.path), *args], input=input, catch_exceptions=False
+        )
 
 
 def sample_upstream(path: Path) -> Upstream:
     """A small Python project with a release tag and a stable branch."""
     up = Upstream(path)
-    up.commit("Initial import", {
-        "setup.cfg": "[metadata]\nname = sample\n",
-        "requirements.txt": "oslo.config>=9.0\nrequests>=2.25\n",
-        "sample/__init__.py": "",
-        "sample/api.py": "".join(f"def api_{i}():\n    return {i}\n\n" for i in range(40)),
-        "sample/quota.py": "LIMITS = {'cores': 20, 'ram': 51200}\n",
-        "README.rst": "Sample\n======\n",
-    })
-    up.commit("Add scheduler", {"sample/scheduler.py": "".join(
-        f"def weigh_{i}(host):\n    return host.free * {i}\n\n" for i in range(30))})
+    up.commit(
+        "Initial import",
+        {
+            "setup.cfg": "[metadata]\nname = sample\n",
+            "requirements.txt": "oslo.config>=9.0\nrequests>=2.25\n",
+            "sample/__init__.py": "",
+            "sample/api.py": "".join(f"def api_{i}():\n    return {i}\n\n" for i in range(40)),
+            "sample/quota.py": "LIMITS = {'cores': 20, 'ram': 51200}\n",
+            "README.rst": "Sample\n======\n",
+        },
+    )
+    up.commit(
+        "Add scheduler",
+        {
+            "sample/scheduler.py": "".join(
+                f"def weigh_{i}(host):\n    return host.free * {i}\n\n" for i in range(30)
+            )
+        },
+    )
     up.tag("1.0.0")
     return up
 
 
-def write_series(repo: PatchRepo, up: Upstream, project: str, category: str,
-                 shas: list[str], start: int = 1) -> list[str]:
+def write_series(
+    repo: PatchRepo, up: Upstream, project: str, category: str, shas: list[str], start: int = 1
+) -> list[str]:
     """Write ``git format-patch`` of each commit as NNNN-<subject>.patch; returns file names."""
     names = []
     for number, sha in enumerate(shas, start):
@@ -210,8 +263,9 @@ def write_series(repo: PatchRepo, up: Upstream, project: str, category: str,
     return names
 
 
-def side_commit(up: Upstream, at: str, subject: str, files: Mapping[str, str | bytes | None],
-                **kwargs: object) -> str:
+def side_commit(
+    up: Upstream, at: str, subject: str, files: Mapping[str, str | bytes | None], **kwargs: object
+) -> str:
     """Commit on a throw-away branch at ``at`` (a downstream change made on the base)."""
     current = git(up.path, "rev-parse", "--abbrev-ref", "HEAD")
     git(up.path, "checkout", "-q", "--detach", at)

@@ -26,13 +26,24 @@ def scenario(make_upstream, make_patch_repo):
     """An upstream at 1.0.0 and a patch repo with three chained downstream patches."""
     up = make_upstream()
     base = up.rev("1.0.0")
-    a = side_commit(up, base, "Fix api 3", {"sample/api.py": _api(up).replace(
-        "return 3\n", "return 33\n")})
-    b = side_commit(up, a, "[pci] Raise core quota", {
-        "sample/quota.py": "LIMITS = {'cores': 40, 'ram': 51200}\n"})
-    c = side_commit(up, b, "Add GPU quota", {
-        "sample/quota.py": "LIMITS = {'cores': 40, 'ram': 51200, 'gpus': 0}\n",
-        "sample/gpu.py": "def count(flavor):\n    return flavor.get('gpus', 0)\n"})
+    a = side_commit(
+        up, base, "Fix api 3", {"sample/api.py": _api(up).replace("return 3\n", "return 33\n")}
+    )
+    b = side_commit(
+        up,
+        a,
+        "[pci] Raise core quota",
+        {"sample/quota.py": "LIMITS = {'cores': 40, 'ram': 51200}\n"},
+    )
+    c = side_commit(
+        up,
+        b,
+        "Add GPU quota",
+        {
+            "sample/quota.py": "LIMITS = {'cores': 40, 'ram': 51200, 'gpus': 0}\n",
+            "sample/gpu.py": "def count(flavor):\n    return flavor.get('gpus', 0)\n",
+        },
+    )
     repo = make_patch_repo()
     repo.set_base("sample", up, base, ref="1.0.0")
     write_series(repo, up, "sample", "cherry-pick", [a])
@@ -46,8 +57,13 @@ def test_apply_builds_one_commit_per_patch_with_trailers(scenario):
     tree = result.work_tree
     assert tree == repo.path / ".verda" / "work" / "sample"
     assert git(tree, "rev-parse", "--abbrev-ref", "HEAD") == "verda/sample"
-    log = git(tree, "log", "--reverse", "--format=%s%x00%(trailers:key=Verda-Patch,valueonly)",
-              f"{base}..HEAD").splitlines()
+    log = git(
+        tree,
+        "log",
+        "--reverse",
+        "--format=%s%x00%(trailers:key=Verda-Patch,valueonly)",
+        f"{base}..HEAD",
+    ).splitlines()
     pairs = [line.split("\0") for line in log if line]
     assert [p[0] for p in pairs] == ["Fix api 3", "[pci] Raise core quota", "Add GPU quota"]
     assert [p[1] for p in pairs] == [
@@ -67,11 +83,18 @@ def test_tree_equals_plain_git_am(scenario, tmp_path):
     git(tmp_path, "clone", "-q", str(up.path), str(plain))
     git(plain, "checkout", "-q", base)
     files = sorted((repo.path / "patches/sample/cherry-pick").glob("*.patch")) + sorted(
-        (repo.path / "patches/sample/customs").glob("*.patch"))
-    git(plain, "am", "-q", *map(str, files), env={
-        "GIT_COMMITTER_NAME": "x", "GIT_COMMITTER_EMAIL": "x@example.org"})
+        (repo.path / "patches/sample/customs").glob("*.patch")
+    )
+    git(
+        plain,
+        "am",
+        "-q",
+        *map(str, files),
+        env={"GIT_COMMITTER_NAME": "x", "GIT_COMMITTER_EMAIL": "x@example.org"},
+    )
     assert git(plain, "rev-parse", "HEAD^{tree}") == git(
-        result.work_tree, "rev-parse", "HEAD^{tree}")
+        result.work_tree, "rev-parse", "HEAD^{tree}"
+    )
 
 
 def test_same_inputs_give_same_commit_ids_across_homes(scenario, tmp_path, monkeypatch):
@@ -81,7 +104,7 @@ def test_same_inputs_give_same_commit_ids_across_homes(scenario, tmp_path, monke
     home = tmp_path / "hostile-home"
     hooks = home / "hooks"
     hooks.mkdir(parents=True)
-    (hooks / "applypatch-msg").write_text("#!/bin/sh\necho tampered >> \"$1\"\n")
+    (hooks / "applypatch-msg").write_text('#!/bin/sh\necho tampered >> "$1"\n')
     (hooks / "pre-applypatch").write_text("#!/bin/sh\nexit 1\n")
     for hook in hooks.iterdir():
         hook.chmod(0o755)
@@ -133,8 +156,9 @@ def test_warm_reapply_makes_no_fetch(scenario, tmp_path, monkeypatch):
 
 def test_conflict_continue_keeps_trailer(scenario):
     up, repo, base, shas = scenario
-    clash = side_commit(up, base, "Lower core quota", {
-        "sample/quota.py": "LIMITS = {'cores': 8, 'ram': 51200}\n"})
+    clash = side_commit(
+        up, base, "Lower core quota", {"sample/quota.py": "LIMITS = {'cores': 8, 'ram': 51200}\n"}
+    )
     write_series(repo, up, "sample", "customs", [clash], start=3)
     config = load(repo.path)
     with pytest.raises(PatchConflict) as info:
@@ -160,8 +184,9 @@ def test_conflict_continue_keeps_trailer(scenario):
 
 def test_continued_commits_are_as_reproducible_as_applied_ones(scenario, monkeypatch):
     up, repo, base, _shas = scenario
-    clash = side_commit(up, base, "Lower core quota", {
-        "sample/quota.py": "LIMITS = {'cores': 8, 'ram': 51200}\n"})
+    clash = side_commit(
+        up, base, "Lower core quota", {"sample/quota.py": "LIMITS = {'cores': 8, 'ram': 51200}\n"}
+    )
     write_series(repo, up, "sample", "customs", [clash], start=3)
     config = load(repo.path)
     with pytest.raises(PatchConflict):
@@ -178,8 +203,9 @@ def test_conflict_abort_restores_previous_tree(scenario):
     up, repo, base, shas = scenario
     config = load(repo.path)
     before = engine.apply_project(config, "sample").head
-    clash = side_commit(up, base, "Lower core quota", {
-        "sample/quota.py": "LIMITS = {'cores': 8, 'ram': 51200}\n"})
+    clash = side_commit(
+        up, base, "Lower core quota", {"sample/quota.py": "LIMITS = {'cores': 8, 'ram': 51200}\n"}
+    )
     write_series(repo, up, "sample", "customs", [clash], start=3)
     with pytest.raises(PatchConflict):
         engine.apply_project(config, "sample")
@@ -192,8 +218,9 @@ def test_conflict_abort_restores_previous_tree(scenario):
 
 def test_abort_of_first_apply_removes_the_new_tree(scenario):
     up, repo, base, shas = scenario
-    clash = side_commit(up, base, "Lower core quota", {
-        "sample/quota.py": "LIMITS = {'cores': 8, 'ram': 51200}\n"})
+    clash = side_commit(
+        up, base, "Lower core quota", {"sample/quota.py": "LIMITS = {'cores': 8, 'ram': 51200}\n"}
+    )
     write_series(repo, up, "sample", "customs", [clash], start=3)
     config = load(repo.path)
     with pytest.raises(PatchConflict):
@@ -249,8 +276,13 @@ def test_unsaved_commit_is_refused(scenario):
     engine.apply_project(config, "sample")
     tree = config.work_tree("sample")
     (tree / "README.rst").write_text("committed but not exported\n")
-    git(tree, "commit", "-qam", "my work", env={
-        "GIT_AUTHOR_NAME": "d", "GIT_AUTHOR_EMAIL": "d@example.org"})
+    git(
+        tree,
+        "commit",
+        "-qam",
+        "my work",
+        env={"GIT_AUTHOR_NAME": "d", "GIT_AUTHOR_EMAIL": "d@example.org"},
+    )
     with pytest.raises(DirtyWorkTree, match="1 commit"):
         engine.apply_project(config, "sample")
     # amending a patch commit is unsaved work too
@@ -308,9 +340,15 @@ def test_plain_diff_applies_with_reproducible_identity(make_upstream, make_patch
     base = up.rev("HEAD")
     repo = make_patch_repo()
     repo.set_base("sample", up, base)
-    repo.add_patch("sample", "customs", "0001-bump-ram.patch", (
-        "--- a/sample/quota.py\n+++ b/sample/quota.py\n@@ -1 +1 @@\n"
-        "-LIMITS = {'cores': 20, 'ram': 51200}\n+LIMITS = {'cores': 20, 'ram': 1}\n"))
+    repo.add_patch(
+        "sample",
+        "customs",
+        "0001-bump-ram.patch",
+        (
+            "--- a/sample/quota.py\n+++ b/sample/quota.py\n@@ -1 +1 @@\n"
+            "-LIMITS = {'cores': 20, 'ram': 51200}\n+LIMITS = {'cores': 20, 'ram': 1}\n"
+        ),
+    )
     result = engine.apply_project(load(repo.path), "sample")
     out = git(result.work_tree, "log", "-1", "--format=%s|%an|%ad", "--date=unix")
     assert out == "bump ram|verda-patch|946684800"
@@ -337,7 +375,10 @@ def test_concurrent_applies_share_one_cache(scenario, tmp_path):
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "verda_patch", "--repo", str(c), "--json", "apply", "sample"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
         for c in copies
     ]
     heads = set()

@@ -43,8 +43,10 @@ def test_only_the_values_change():
     diff = [(a, b) for a, b in zip(old_lines, new_lines, strict=True) if a != b]
     assert diff == [
         (f"  commit: {OLD}  # full 40-hex commit id", f"  commit: {NEW}  # full 40-hex commit id"),
-        ("  ref: 31.0.0                                     # the release",
-         "  ref: 32.0.0                                     # the release"),
+        (
+            "  ref: 31.0.0                                     # the release",
+            "  ref: 32.0.0                                     # the release",
+        ),
     ]
 
 
@@ -57,8 +59,10 @@ def test_comment_column_kept_when_the_value_grows():
 def test_ref_is_inserted_after_commit_with_the_entry_indent():
     out = _edit(SAMPLE, "glance", commit=NEW, ref="32.0.0")
     assert f"  commit: {NEW}   # 31.0.0\n  ref: 32.0.0\n\nnova:" in out
-    assert out.replace(f"  commit: {NEW}   # 31.0.0\n  ref: 32.0.0\n",
-                       f"  commit: {OLD}   # 31.0.0\n") == SAMPLE
+    assert (
+        out.replace(f"  commit: {NEW}   # 31.0.0\n  ref: 32.0.0\n", f"  commit: {OLD}   # 31.0.0\n")
+        == SAMPLE
+    )
 
 
 def test_ref_removed_for_a_bare_commit():
@@ -66,7 +70,10 @@ def test_ref_removed_for_a_bare_commit():
     assert "# the release" not in out
     assert f"  commit: {NEW}  # full 40-hex commit id\n  branch: stable/2025.1\n" in out
     assert yaml.safe_load(out)["nova"] == {
-        "upstream": "https://opendev.org/openstack/nova", "commit": NEW, "branch": "stable/2025.1"}
+        "upstream": "https://opendev.org/openstack/nova",
+        "commit": NEW,
+        "branch": "stable/2025.1",
+    }
 
 
 def test_flow_style_and_quotes_kept():
@@ -77,10 +84,17 @@ def test_flow_style_and_quotes_kept():
     )
 
 
-@pytest.mark.parametrize("ref, written", [
-    ("32.0.0", "32.0.0"), ("stable/2025.2", "stable/2025.2"), ("2025.1", '"2025.1"'),
-    ("yes", '"yes"'), ("null", '"null"'), ("a b", '"a b"'),
-])
+@pytest.mark.parametrize(
+    "ref, written",
+    [
+        ("32.0.0", "32.0.0"),
+        ("stable/2025.2", "stable/2025.2"),
+        ("2025.1", '"2025.1"'),
+        ("yes", '"yes"'),
+        ("null", '"null"'),
+        ("a b", '"a b"'),
+    ],
+)
 def test_values_that_yaml_would_retype_are_quoted(ref, written):
     out = _edit("p:\n  upstream: x\n  commit: c\n", "p", ref=ref)
     assert out.endswith(f"  ref: {written}\n")
@@ -89,7 +103,7 @@ def test_values_that_yaml_would_retype_are_quoted(ref, written):
 
 def test_crlf_and_missing_final_newline():
     out = _edit("p:\r\n  upstream: x\r\n  commit: c", "p", commit="d", ref="1.0")
-    assert out == "p:\r\n  upstream: x\r\n  commit: d\r\n  ref: \"1.0\"\r\n"
+    assert out == 'p:\r\n  upstream: x\r\n  commit: d\r\n  ref: "1.0"\r\n'
 
 
 def test_unknown_project():
@@ -126,16 +140,22 @@ def test_every_other_byte_survives(before, comments, indent, has_ref):
         for name in before
     )
     ref_line = f"{indent}ref: 31.0.0 {comments[2]}\n" if has_ref else ""
-    entry = (f"{comments[1]}\nnova:\n{indent}upstream: /x/nova\n"
-             f"{indent}commit: {OLD} {comments[2]}\n{ref_line}{indent}branch: master\n")
+    entry = (
+        f"{comments[1]}\nnova:\n{indent}upstream: /x/nova\n"
+        f"{indent}commit: {OLD} {comments[2]}\n{ref_line}{indent}branch: master\n"
+    )
     tail = f"{comments[3]}\nzeta:\n{indent}upstream: /x/z\n{indent}commit: {OLD}\n"
     text = head + entry + tail
     out = _edit(text, "nova", commit=NEW, ref="32.0.0")
     assert out.startswith(head + f"{comments[1]}\nnova:\n")
     assert out.endswith(f"{indent}branch: master\n" + tail)
     loaded = yaml.safe_load(out)
-    assert loaded["nova"] == {"upstream": "/x/nova", "commit": NEW, "ref": "32.0.0",
-                              "branch": "master"}
+    assert loaded["nova"] == {
+        "upstream": "/x/nova",
+        "commit": NEW,
+        "ref": "32.0.0",
+        "branch": "master",
+    }
     assert all(loaded[name]["commit"] == OLD for name in [*before, "zeta"])
 
 

@@ -69,7 +69,8 @@ class Scenario:
         files = [self.root / "base-commit", *sorted((self.root / "patches").rglob("*"))]
         return {
             str(p.relative_to(self.root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in files if p.is_file()
+            for p in files
+            if p.is_file()
         }
 
     def resolve_conflict(self) -> str:
@@ -103,61 +104,131 @@ def release_scenario(where: Path) -> Scenario:
     up.branch("stable/1.x")
 
     # --- master towards 2.0.0 ---
-    fix_a = up.commit("Fix api_3 return value",
-                      _replace(up, "sample/api.py", "return 3\n", "return 303\n"))
-    fix_b = up.commit("Raise the default RAM limit", _replace(
-        up, "sample/quota.py", "'ram': 51200}", "'ram': 65536}\nLIMITS_VERSION = 2"))
-    fix_c1 = up.commit("Weigh hosts by cores", _replace(
-        up, "sample/scheduler.py", "return host.free * 5\n", "return host.cores * 5\n"))
-    up.commit("Rework api_20 to compute", _replace(
-        up, "sample/api.py", "def api_20():\n    return 20\n",
-        "def api_20():\n    return compute(20)\n"))
-    up.commit("Add a module docstring", _replace(
-        up, "sample/api.py", "def api_0():", '"""The sample API.\n\nEvery call\nreturns a number.\n"""\n\n\ndef api_0():'))
-    up.commit("Update requirements", {
-        "requirements.txt": "oslo.config>=9.4.0  # Apache-2.0\nrequests>=2.25\n"
-                            "oslo.db>=16.0.0\n",
-        "test-requirements.txt": "stestr>=3.0  # Apache-2.0\n",
-        "setup.cfg": "[metadata]\nname = sample\npython_requires = >=3.10\n",
-    })
+    fix_a = up.commit(
+        "Fix api_3 return value", _replace(up, "sample/api.py", "return 3\n", "return 303\n")
+    )
+    fix_b = up.commit(
+        "Raise the default RAM limit",
+        _replace(up, "sample/quota.py", "'ram': 51200}", "'ram': 65536}\nLIMITS_VERSION = 2"),
+    )
+    fix_c1 = up.commit(
+        "Weigh hosts by cores",
+        _replace(up, "sample/scheduler.py", "return host.free * 5\n", "return host.cores * 5\n"),
+    )
+    up.commit(
+        "Rework api_20 to compute",
+        _replace(
+            up,
+            "sample/api.py",
+            "def api_20():\n    return 20\n",
+            "def api_20():\n    return compute(20)\n",
+        ),
+    )
+    up.commit(
+        "Add a module docstring",
+        _replace(
+            up,
+            "sample/api.py",
+            "def api_0():",
+            '"""The sample API.\n\nEvery call\nreturns a number.\n"""\n\n\ndef api_0():',
+        ),
+    )
+    up.commit(
+        "Update requirements",
+        {
+            "requirements.txt": "oslo.config>=9.4.0  # Apache-2.0\nrequests>=2.25\n"
+            "oslo.db>=16.0.0\n",
+            "test-requirements.txt": "stestr>=3.0  # Apache-2.0\n",
+            "setup.cfg": "[metadata]\nname = sample\npython_requires = >=3.10\n",
+        },
+    )
     up.tag("2.0.0")
     new = up.rev("2.0.0")
-    fix_c2 = up.commit("Fix api_30 return value",
-                       _replace(up, "sample/api.py", "return 30\n", "return 3030\n"))
+    fix_c2 = up.commit(
+        "Fix api_30 return value", _replace(up, "sample/api.py", "return 30\n", "return 3030\n")
+    )
 
     # --- stable/1.x: the backports, as the stable team made them ---
     up.checkout("stable/1.x")
     back_a = up.cherry_pick(fix_a)
     up.checkout("master")
     # B backported with a different resolution: the RAM change without LIMITS_VERSION
-    back_b = side_commit(up, old, "Raise the default RAM limit", _replace(
-        up, "sample/quota.py", "'ram': 51200}", "'ram': 65536}", ref=old),
-        trailers=(f"(cherry picked from commit {fix_b})",))
+    back_b = side_commit(
+        up,
+        old,
+        "Raise the default RAM limit",
+        _replace(up, "sample/quota.py", "'ram': 51200}", "'ram': 65536}", ref=old),
+        trailers=(f"(cherry picked from commit {fix_b})",),
+    )
     # a downstream squash of C1 + C2, citing both
-    squash = side_commit(up, old, "Scheduler and API fixes", {
-        **_replace(up, "sample/scheduler.py", "return host.free * 5\n",
-                   "return host.cores * 5\n", ref=old),
-        **_replace(up, "sample/api.py", "return 30\n", "return 3030\n", ref=old),
-    }, change_id=False, trailers=(f"(cherry picked from commit {fix_c1})",
-                                  f"(cherry picked from commit {fix_c2})"))
-    doc = side_commit(up, old, "Document the sample", {"README.rst": "Sample\n======\n\nDocs.\n"},
-                      change_id="I" + "d" * 40)
-    api35 = side_commit(up, old, "Fix api_35", _replace(
-        up, "sample/api.py", "return 35\n", "return 3535\n", ref=old), change_id="I" + "e" * 40)
-    factor = side_commit(up, old, "Apply the Verda factor", _replace(
-        up, "sample/api.py", "def api_20():\n    return 20\n",
-        "def api_20():\n    return 20 * VERDA_FACTOR\n", ref=old), change_id=False)
+    squash = side_commit(
+        up,
+        old,
+        "Scheduler and API fixes",
+        {
+            **_replace(
+                up,
+                "sample/scheduler.py",
+                "return host.free * 5\n",
+                "return host.cores * 5\n",
+                ref=old,
+            ),
+            **_replace(up, "sample/api.py", "return 30\n", "return 3030\n", ref=old),
+        },
+        change_id=False,
+        trailers=(f"(cherry picked from commit {fix_c1})", f"(cherry picked from commit {fix_c2})"),
+    )
+    doc = side_commit(
+        up,
+        old,
+        "Document the sample",
+        {"README.rst": "Sample\n======\n\nDocs.\n"},
+        change_id="I" + "d" * 40,
+    )
+    api35 = side_commit(
+        up,
+        old,
+        "Fix api_35",
+        _replace(up, "sample/api.py", "return 35\n", "return 3535\n", ref=old),
+        change_id="I" + "e" * 40,
+    )
+    factor = side_commit(
+        up,
+        old,
+        "Apply the Verda factor",
+        _replace(
+            up,
+            "sample/api.py",
+            "def api_20():\n    return 20\n",
+            "def api_20():\n    return 20 * VERDA_FACTOR\n",
+            ref=old,
+        ),
+        change_id=False,
+    )
 
     repo = PatchRepo(where / "repo")
     other = hashlib.sha1(b"other").hexdigest()
     (repo.path / "base-commit").write_text(BASE_COMMIT.format(other=other, commit=old))
-    for key, sha in (("A", back_a), ("B", back_b), ("C", squash), ("D", doc), ("H", api35),
-                     ("E", factor)):
+    for key, sha in (
+        ("A", back_a),
+        ("B", back_b),
+        ("C", squash),
+        ("D", doc),
+        ("H", api35),
+        ("E", factor),
+    ):
         category, _, name = FILES[key].partition("/")
         repo.add_patch("sample", category, name, up.format_patch(sha))
-    repo.series("sample", "cherry-pick", [
-        "# backports from master", FILES["A"].split("/")[1], FILES["B"].split("/")[1],
-        FILES["C"].split("/")[1]])
+    repo.series(
+        "sample",
+        "cherry-pick",
+        [
+            "# backports from master",
+            FILES["A"].split("/")[1],
+            FILES["B"].split("/")[1],
+            FILES["C"].split("/")[1],
+        ],
+    )
     repo.series("sample", "customs", [FILES["E"].split("/")[1]])
     (repo.path / ".gitignore").write_text(".verda/\n")
     repo.commit_all("sample on 1.0.0")
@@ -231,12 +302,16 @@ def test_requirements_diff_pairs_old_and_new_lines(scenario):
 
 def test_requirement_line_filter():
     assert bump._requirement("requirements.txt", "pbr!=2.1.0,>=2.0.0 # Apache-2.0") == (
-        "pbr", "pbr!=2.1.0,>=2.0.0")
+        "pbr",
+        "pbr!=2.1.0,>=2.0.0",
+    )
     assert bump._requirement("requirements.txt", "oslo.i18n") == ("oslo-i18n", "oslo.i18n")
     assert bump._requirement("requirements.txt", "# comment") is None
     assert bump._requirement("requirements.txt", "-r other.txt") is None
     assert bump._requirement("setup.cfg", "    PyMySQL>=0.8.0 # MIT") == (
-        "pymysql", "PyMySQL>=0.8.0")
+        "pymysql",
+        "PyMySQL>=0.8.0",
+    )
     assert bump._requirement("setup.cfg", "name = nova") is None
     assert bump._requirement("setup.cfg", "    nova-api = nova.cmd.api:main") is None
     assert bump._requirement("setup.cfg", "[extras]") is None
@@ -322,8 +397,9 @@ def test_interrupted_while_applying_then_continue_and_abort(scenario):
     _applied(s)
     before = s.snapshot()
     with pytest.raises(KeyboardInterrupt):
-        bump.start(s.config(), bump.plan(s.config(), "sample", "2.0.0"),
-                   Hooks(progress=_Interrupt(2)))
+        bump.start(
+            s.config(), bump.plan(s.config(), "sample", "2.0.0"), Hooks(progress=_Interrupt(2))
+        )
     assert bump.read_state(s.root, "sample")["phase"] == bump.APPLYING
     with pytest.raises(OperationFailed, match="in progress"):
         bump.plan(s.config(), "sample", "2.0.0")

@@ -14,8 +14,21 @@ from tests.builders import git
 from verda_patch import __version__, errors
 from verda_patch.cli import COMMANDS, EXIT_BUG, EXIT_INTERRUPTED, cli
 
-SPEC_COMMANDS = ["init", "demo", "list", "apply", "new", "cherry-pick", "export", "prune", "base",
-                 "check", "review", "archive", "tag"]
+SPEC_COMMANDS = [
+    "init",
+    "demo",
+    "list",
+    "apply",
+    "new",
+    "cherry-pick",
+    "export",
+    "prune",
+    "base",
+    "check",
+    "review",
+    "archive",
+    "tag",
+]
 
 
 def run(*args: str) -> Result:
@@ -29,8 +42,9 @@ def test_help_lists_every_spec_command_in_order() -> None:
     assert listed == SPEC_COMMANDS == list(COMMANDS)
     for option in ("--repo", "--json", "--verbose", "--quiet", "--version"):
         assert option in result.stdout
-    assert "Exit status: 0 success, 1 a patch or check failed, 2 bad usage or input" in \
-        " ".join(result.stdout.split())
+    assert "Exit status: 0 success, 1 a patch or check failed, 2 bad usage or input" in " ".join(
+        result.stdout.split()
+    )
 
 
 @pytest.mark.parametrize("command", SPEC_COMMANDS)
@@ -58,8 +72,15 @@ def test_bad_usage_is_exit_2(args: tuple[str, ...]) -> None:
 def test_exit_codes_are_class_attributes() -> None:
     for cls in (errors.UserError, errors.ConfigError, errors.PatchError, errors.UpstreamError):
         assert cls.exit_code == 2, cls
-    for cls in (errors.OperationFailed, errors.PatchConflict, errors.CheckFailed,
-                errors.DirtyWorkTree, errors.GitError, errors.NothingToDo, errors.Busy):
+    for cls in (
+        errors.OperationFailed,
+        errors.PatchConflict,
+        errors.CheckFailed,
+        errors.DirtyWorkTree,
+        errors.GitError,
+        errors.NothingToDo,
+        errors.Busy,
+    ):
         assert cls.exit_code == 1, cls
 
 
@@ -91,20 +112,29 @@ def boom(monkeypatch: pytest.MonkeyPatch):
 @pytest.mark.parametrize(
     ("exc", "code", "line"),
     [
-        (errors.PatchError("no diff found", file="p/0001-x.patch", hint="write a diff"), 2,
-         "error: p/0001-x.patch: no diff found (write a diff)"),
+        (
+            errors.PatchError("no diff found", file="p/0001-x.patch", hint="write a diff"),
+            2,
+            "error: p/0001-x.patch: no diff found (write a diff)",
+        ),
         (errors.ConfigError("bad", file="base-commit", line=7), 2, "error: base-commit:7: bad"),
-        (errors.CheckFailed("review/nova is out of date"), 1,
-         "error: review/nova is out of date"),
-        (errors.PatchConflict("does not apply", patch="general/0001-x.patch"), 1,
-         "error: does not apply"),
-        (OSError(28, "No space left on device", "/repo/.verda/x"), 1,
-         "error: No space left on device: /repo/.verda/x (nothing was half-written; fix it and "
-         "re-run)"),
+        (errors.CheckFailed("review/nova is out of date"), 1, "error: review/nova is out of date"),
+        (
+            errors.PatchConflict("does not apply", patch="general/0001-x.patch"),
+            1,
+            "error: does not apply",
+        ),
+        (
+            OSError(28, "No space left on device", "/repo/.verda/x"),
+            1,
+            "error: No space left on device: /repo/.verda/x (nothing was half-written; fix it and "
+            "re-run)",
+        ),
     ],
 )
-def test_errors_become_one_line_and_an_exit_code(boom, exc: BaseException, code: int,
-                                                 line: str) -> None:
+def test_errors_become_one_line_and_an_exit_code(
+    boom, exc: BaseException, code: int, line: str
+) -> None:
     boom(exc)
     for args in (["boom"], ["--json", "boom"]):
         result = CliRunner().invoke(cli, args)
@@ -138,8 +168,9 @@ def test_ctrl_c_is_exit_130(boom) -> None:
     assert result.stderr == "verda-patch: interrupted\n"
 
 
-def test_error_paths_are_relative_to_the_cwd(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_error_paths_are_relative_to_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "base-commit").write_text("nova:\n  upstream: /srv/nova\n  commit: 604230\n")
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["list"])
@@ -150,8 +181,9 @@ def test_error_paths_are_relative_to_the_cwd(tmp_path: Path,
 # --- user settings cannot change our output ---------------------------------------------
 
 
-def test_user_git_environment_cannot_redirect_init(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_user_git_environment_cannot_redirect_init(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     victim = tmp_path / "victim"
     victim.mkdir()
     git(victim, "init", "-q")
@@ -165,8 +197,9 @@ def test_user_git_environment_cannot_redirect_init(tmp_path: Path,
     assert sorted(p.name for p in (victim / ".git").iterdir()) == before
 
 
-def test_terminal_settings_do_not_change_list_output(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_terminal_settings_do_not_change_list_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = tmp_path / "repo"
     folder = root / "patches" / "nova" / "general"
     folder.mkdir(parents=True)
@@ -174,11 +207,19 @@ def test_terminal_settings_do_not_change_list_output(tmp_path: Path,
     subject = "Make the scheduler weigh hosts by free RAM instead of free vCPUs in every cell"
     (folder / "0001-x.patch").write_text(
         f"From: Zoë <z@example.org>\nSubject: [PATCH] {subject}\n\nWhy.\n---\n"
-        "diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n")
-    plain_json, plain_table = (run("--repo", str(root), *a).stdout for a in (["--json", "list"],
-                                                                            ["list"]))
-    for name, value in (("COLUMNS", "20"), ("LINES", "5"), ("TERM", "dumb"),
-                        ("FORCE_COLOR", "1"), ("LC_ALL", "C"), ("PAGER", "false")):
+        "diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n"
+    )
+    plain_json, plain_table = (
+        run("--repo", str(root), *a).stdout for a in (["--json", "list"], ["list"])
+    )
+    for name, value in (
+        ("COLUMNS", "20"),
+        ("LINES", "5"),
+        ("TERM", "dumb"),
+        ("FORCE_COLOR", "1"),
+        ("LC_ALL", "C"),
+        ("PAGER", "false"),
+    ):
         monkeypatch.setenv(name, value)
     assert run("--repo", str(root), "--json", "list").stdout == plain_json
     table = run("--repo", str(root), "list").stdout

@@ -8,11 +8,18 @@ import sys
 
 
 def _complete(repo, words: str, env_extra=None):
-    env = {**os.environ, "_VERDA_PATCH_COMPLETE": "bash_complete",
-           "COMP_WORDS": f"verda-patch --repo {repo} {words}",
-           "COMP_CWORD": str(len(words.split()) + 2 + (1 if words.endswith(" ") else 0))}
-    proc = subprocess.run([sys.executable, "-c", "from verda_patch.cli import main; main()"],
-                          capture_output=True, env=env, check=False)
+    env = {
+        **os.environ,
+        "_VERDA_PATCH_COMPLETE": "bash_complete",
+        "COMP_WORDS": f"verda-patch --repo {repo} {words}",
+        "COMP_CWORD": str(len(words.split()) + 2 + (1 if words.endswith(" ") else 0)),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", "from verda_patch.cli import main; main()"],
+        capture_output=True,
+        env=env,
+        check=False,
+    )
     return proc.stdout.decode().split()
 
 

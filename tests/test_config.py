@@ -47,74 +47,181 @@ def assert_exit_2(result: Result, where: str, *fragments: str) -> None:
 # --- base-commit: every validation error --------------------------------------------------
 
 BAD_BASES = [
-    pytest.param(GOOD + "  brnch: master\n", "base-commit:4:",
-                 ("unknown key 'nova.brnch'", "allowed keys: branch, commit, ref, upstream"),
-                 id="unknown-key"),
-    pytest.param(GOOD.replace(C, "604230"), "base-commit:3:",
-                 ("nova.commit must be a full 40-hex object name, got '604230'",
-                  "run 'git rev-parse 604230^{commit}' in the upstream"), id="short-commit"),
+    pytest.param(
+        GOOD + "  brnch: master\n",
+        "base-commit:4:",
+        ("unknown key 'nova.brnch'", "allowed keys: branch, commit, ref, upstream"),
+        id="unknown-key",
+    ),
+    pytest.param(
+        GOOD.replace(C, "604230"),
+        "base-commit:3:",
+        (
+            "nova.commit must be a full 40-hex object name, got '604230'",
+            "run 'git rev-parse 604230^{commit}' in the upstream",
+        ),
+        id="short-commit",
+    ),
     pytest.param(GOOD.replace(C, "g" * 40), "base-commit:3:", ("40-hex",), id="non-hex-commit"),
     pytest.param(GOOD.replace(C, C.upper()), "base-commit:3:", ("40-hex",), id="upper-hex"),
     pytest.param(GOOD.replace(C, C + "0"), "base-commit:3:", ("40-hex",), id="41-hex"),
     pytest.param(GOOD.replace(C, "v31.0.0"), "base-commit:3:", ("40-hex",), id="tag-not-commit"),
-    pytest.param(GOOD.replace("nova:", "nova/compute:"), "base-commit:1:",
-                 ("project name 'nova/compute' may only use letters, digits",), id="slash-name"),
-    pytest.param(GOOD.replace("nova:", "'nova compute':"), "base-commit:1:",
-                 ("may only use",), id="space-name"),
-    pytest.param(GOOD.replace("nova:", "'..':"), "base-commit:1:", ("may only use",),
-                 id="dotdot-name"),
-    pytest.param(GOOD.replace("nova:", "növa:"), "base-commit:1:", ("may only use",),
-                 id="non-ascii-name"),
-    pytest.param(GOOD.replace("https://opendev.org/openstack/nova", '""'), "base-commit:2:",
-                 ("nova.upstream must not be empty",), id="empty-upstream"),
-    pytest.param(GOOD.replace("https://opendev.org/openstack/nova", "'   '"), "base-commit:2:",
-                 ("must not be empty",), id="blank-upstream"),
-    pytest.param(GOOD.replace(" https://opendev.org/openstack/nova", ""), "base-commit:2:",
-                 ("nova.upstream is empty",), id="null-upstream"),
-    pytest.param(f"nova:\n  commit: {C}\n", "base-commit:1:",
-                 ("project 'nova' has no 'upstream'", "add 'upstream:' under 'nova:'"),
-                 id="missing-upstream"),
-    pytest.param("nova:\n  upstream: /srv/nova\n", "base-commit:1:",
-                 ("has no 'commit'",), id="missing-commit"),
-    pytest.param(GOOD.replace("https://opendev.org/openstack/nova", "'ext::sh -c touch% /tmp/x'"),
-                 "base-commit:2:", ("transport verda-patch refuses",), id="ext-transport"),
-    pytest.param(GOOD.replace("https://opendev.org/openstack/nova", "fd::17"),
-                 "base-commit:2:", ("transport verda-patch refuses",), id="fd-transport"),
-    pytest.param(GOOD.replace("https://opendev.org/openstack/nova",
-                              "'--upload-pack=touch /tmp/x'"),
-                 "base-commit:2:", ("must not start with '-'",), id="option-upstream"),
-    pytest.param(GOOD.replace("https://opendev.org/openstack/nova", "-oProxyCommand=x"),
-                 "base-commit:2:", ("must not start with '-'",), id="ssh-option-upstream"),
-    pytest.param(GOOD + "  branch: -delete\n", "base-commit:4:",
-                 ("nova.branch must be a ref name not starting with '-'",), id="option-branch"),
-    pytest.param(GOOD + "  ref: 31.0.0..32.0.0\n", "base-commit:4:",
-                 ("nova.ref is not a valid git ref name",), id="range-ref"),
-    pytest.param(GOOD + "  commit: " + C + "\n", "base-commit:4:",
-                 ("duplicate key 'commit' in project 'nova'",), id="duplicate-field"),
-    pytest.param(GOOD + GOOD, "base-commit:4:", ("duplicate key 'nova' in base-commit",),
-                 id="duplicate-project"),
-    pytest.param("nova:\n  upstream: [https://x\n  commit: y\n", "base-commit:3:",
-                 ("invalid YAML",), id="unclosed-flow"),
-    pytest.param("nova:\n\tupstream: x\n", "base-commit:2:",
-                 ("invalid YAML", "found character '\\t'"), id="tab-indent"),
-    pytest.param(GOOD + "---\nglance: {}\n", "base-commit:4:",
-                 ("invalid YAML", "another document"), id="two-documents"),
-    pytest.param("nova: *undefined\n", "base-commit:1:", ("undefined alias",),
-                 id="undefined-alias"),
-    pytest.param(GOOD.replace(C, f"[{C}]"), "base-commit:3:",
-                 ("nova.commit must be a single value",), id="list-commit"),
-    pytest.param("nova: https://opendev.org/openstack/nova\n", "base-commit:1:",
-                 ("project 'nova' must be a mapping",), id="scalar-project"),
-    pytest.param("- nova\n- glance\n", "base-commit:1:", ("base-commit must be a mapping",),
-                 id="top-level-list"),
-    pytest.param("? [a, b]\n: x\n", "base-commit:1:", ("a key must be a single value",),
-                 id="complex-key"),
-    pytest.param("nova: " + "[" * 200 + "\n", "base-commit:1:",
-                 ("nested more than 20 levels deep",), id="deep-nesting"),
-    pytest.param("a:\n" + "".join(" " * i + f"k{i}:\n" for i in range(1, 30)), "base-commit:20:",
-                 ("nested more than 20 levels deep",), id="deep-block-nesting"),
-    pytest.param(b"nova:\n  upstream: /srv/caf\xe9\n  commit: " + C.encode() + b"\n",
-                 "base-commit:2:", ("not UTF-8 text", "save the file as UTF-8"), id="latin-1"),
+    pytest.param(
+        GOOD.replace("nova:", "nova/compute:"),
+        "base-commit:1:",
+        ("project name 'nova/compute' may only use letters, digits",),
+        id="slash-name",
+    ),
+    pytest.param(
+        GOOD.replace("nova:", "'nova compute':"),
+        "base-commit:1:",
+        ("may only use",),
+        id="space-name",
+    ),
+    pytest.param(
+        GOOD.replace("nova:", "'..':"), "base-commit:1:", ("may only use",), id="dotdot-name"
+    ),
+    pytest.param(
+        GOOD.replace("nova:", "növa:"), "base-commit:1:", ("may only use",), id="non-ascii-name"
+    ),
+    pytest.param(
+        GOOD.replace("https://opendev.org/openstack/nova", '""'),
+        "base-commit:2:",
+        ("nova.upstream must not be empty",),
+        id="empty-upstream",
+    ),
+    pytest.param(
+        GOOD.replace("https://opendev.org/openstack/nova", "'   '"),
+        "base-commit:2:",
+        ("must not be empty",),
+        id="blank-upstream",
+    ),
+    pytest.param(
+        GOOD.replace(" https://opendev.org/openstack/nova", ""),
+        "base-commit:2:",
+        ("nova.upstream is empty",),
+        id="null-upstream",
+    ),
+    pytest.param(
+        f"nova:\n  commit: {C}\n",
+        "base-commit:1:",
+        ("project 'nova' has no 'upstream'", "add 'upstream:' under 'nova:'"),
+        id="missing-upstream",
+    ),
+    pytest.param(
+        "nova:\n  upstream: /srv/nova\n",
+        "base-commit:1:",
+        ("has no 'commit'",),
+        id="missing-commit",
+    ),
+    pytest.param(
+        GOOD.replace("https://opendev.org/openstack/nova", "'ext::sh -c touch% /tmp/x'"),
+        "base-commit:2:",
+        ("transport verda-patch refuses",),
+        id="ext-transport",
+    ),
+    pytest.param(
+        GOOD.replace("https://opendev.org/openstack/nova", "fd::17"),
+        "base-commit:2:",
+        ("transport verda-patch refuses",),
+        id="fd-transport",
+    ),
+    pytest.param(
+        GOOD.replace("https://opendev.org/openstack/nova", "'--upload-pack=touch /tmp/x'"),
+        "base-commit:2:",
+        ("must not start with '-'",),
+        id="option-upstream",
+    ),
+    pytest.param(
+        GOOD.replace("https://opendev.org/openstack/nova", "-oProxyCommand=x"),
+        "base-commit:2:",
+        ("must not start with '-'",),
+        id="ssh-option-upstream",
+    ),
+    pytest.param(
+        GOOD + "  branch: -delete\n",
+        "base-commit:4:",
+        ("nova.branch must be a ref name not starting with '-'",),
+        id="option-branch",
+    ),
+    pytest.param(
+        GOOD + "  ref: 31.0.0..32.0.0\n",
+        "base-commit:4:",
+        ("nova.ref is not a valid git ref name",),
+        id="range-ref",
+    ),
+    pytest.param(
+        GOOD + "  commit: " + C + "\n",
+        "base-commit:4:",
+        ("duplicate key 'commit' in project 'nova'",),
+        id="duplicate-field",
+    ),
+    pytest.param(
+        GOOD + GOOD,
+        "base-commit:4:",
+        ("duplicate key 'nova' in base-commit",),
+        id="duplicate-project",
+    ),
+    pytest.param(
+        "nova:\n  upstream: [https://x\n  commit: y\n",
+        "base-commit:3:",
+        ("invalid YAML",),
+        id="unclosed-flow",
+    ),
+    pytest.param(
+        "nova:\n\tupstream: x\n",
+        "base-commit:2:",
+        ("invalid YAML", "found character '\\t'"),
+        id="tab-indent",
+    ),
+    pytest.param(
+        GOOD + "---\nglance: {}\n",
+        "base-commit:4:",
+        ("invalid YAML", "another document"),
+        id="two-documents",
+    ),
+    pytest.param(
+        "nova: *undefined\n", "base-commit:1:", ("undefined alias",), id="undefined-alias"
+    ),
+    pytest.param(
+        GOOD.replace(C, f"[{C}]"),
+        "base-commit:3:",
+        ("nova.commit must be a single value",),
+        id="list-commit",
+    ),
+    pytest.param(
+        "nova: https://opendev.org/openstack/nova\n",
+        "base-commit:1:",
+        ("project 'nova' must be a mapping",),
+        id="scalar-project",
+    ),
+    pytest.param(
+        "- nova\n- glance\n",
+        "base-commit:1:",
+        ("base-commit must be a mapping",),
+        id="top-level-list",
+    ),
+    pytest.param(
+        "? [a, b]\n: x\n", "base-commit:1:", ("a key must be a single value",), id="complex-key"
+    ),
+    pytest.param(
+        "nova: " + "[" * 200 + "\n",
+        "base-commit:1:",
+        ("nested more than 20 levels deep",),
+        id="deep-nesting",
+    ),
+    pytest.param(
+        "a:\n" + "".join(" " * i + f"k{i}:\n" for i in range(1, 30)),
+        "base-commit:20:",
+        ("nested more than 20 levels deep",),
+        id="deep-block-nesting",
+    ),
+    pytest.param(
+        b"nova:\n  upstream: /srv/caf\xe9\n  commit: " + C.encode() + b"\n",
+        "base-commit:2:",
+        ("not UTF-8 text", "save the file as UTF-8"),
+        id="latin-1",
+    ),
 ]
 
 
@@ -137,8 +244,10 @@ def test_yaml_alias_bomb_is_refused(tmp_path: Path) -> None:
 
 
 def test_aliases_inside_a_valid_file_are_not_expanded_beyond_scalars(tmp_path: Path) -> None:
-    text = (f"nova:\n  upstream: &up /srv/mirror\n  commit: {C}\n"
-            f"glance:\n  upstream: *up\n  commit: {C}\n")
+    text = (
+        f"nova:\n  upstream: &up /srv/mirror\n  commit: {C}\n"
+        f"glance:\n  upstream: *up\n  commit: {C}\n"
+    )
     projects = config.load_projects(repo_with(tmp_path, text) / "base-commit")
     assert projects["glance"].upstream == "/srv/mirror"
 
@@ -170,20 +279,38 @@ def test_traceback_only_with_verbose_and_still_exit_2(tmp_path: Path) -> None:
 # --- verda-patch.yaml ---------------------------------------------------------------------
 
 BAD_SETTINGS = [
-    pytest.param("categorys: [a]\n", ":1:", ("unknown setting 'categorys'", "allowed: categories"),
-                 id="unknown-setting"),
-    pytest.param("categories: []\n", ":1:", ("categories must be a non-empty list",),
-                 id="empty-categories"),
+    pytest.param(
+        "categorys: [a]\n",
+        ":1:",
+        ("unknown setting 'categorys'", "allowed: categories"),
+        id="unknown-setting",
+    ),
+    pytest.param(
+        "categories: []\n", ":1:", ("categories must be a non-empty list",), id="empty-categories"
+    ),
     pytest.param("categories: customs\n", ":1:", ("non-empty list",), id="scalar-categories"),
-    pytest.param("categories:\n  - general\n  - in/house\n", ":3:",
-                 ("category 'in/house' may only use",), id="slash-category"),
-    pytest.param("categories: [general, general]\n", ":1:", ("lists a name twice",),
-                 id="duplicate-category"),
-    pytest.param("work_dir: /tmp/elsewhere\n", ":1:", ("work_dir must be a relative path",),
-                 id="absolute-work-dir"),
+    pytest.param(
+        "categories:\n  - general\n  - in/house\n",
+        ":3:",
+        ("category 'in/house' may only use",),
+        id="slash-category",
+    ),
+    pytest.param(
+        "categories: [general, general]\n", ":1:", ("lists a name twice",), id="duplicate-category"
+    ),
+    pytest.param(
+        "work_dir: /tmp/elsewhere\n",
+        ":1:",
+        ("work_dir must be a relative path",),
+        id="absolute-work-dir",
+    ),
     pytest.param("work_dir: ../outside\n", ":1:", ("relative path inside",), id="dotdot-work-dir"),
-    pytest.param("categories: [a]\ncategories: [b]\n", ":2:", ("duplicate key 'categories'",),
-                 id="duplicate-setting"),
+    pytest.param(
+        "categories: [a]\ncategories: [b]\n",
+        ":2:",
+        ("duplicate key 'categories'",),
+        id="duplicate-setting",
+    ),
     pytest.param("categories: [a\n", ":2:", ("invalid YAML",), id="malformed"),
 ]
 
@@ -201,7 +328,8 @@ def test_settings_defaults_and_overrides(tmp_path: Path) -> None:
     assert config.load(root).settings == config.Settings()
     assert config.Settings().categories == ("cherry-pick", "general", "customs")
     (root / "verda-patch.yaml").write_text(
-        "# local order\ncategories: [customs, cherry-pick]\nwork_dir: build/work\n")
+        "# local order\ncategories: [customs, cherry-pick]\nwork_dir: build/work\n"
+    )
     loaded = config.load(root)
     assert loaded.settings.categories == ("customs", "cherry-pick")
     assert loaded.work_tree("nova") == root / "build/work/nova"
@@ -238,15 +366,25 @@ def test_the_init_template_is_a_valid_empty_config(tmp_path: Path) -> None:
 
     root = repo_with(tmp_path, template("base-commit"))
     assert config.load(root).projects == {}
-    assert invoke(root, "--json", "list").stdout.strip().replace(" ", "").replace("\n", "") == \
-        '{"projects":[]}'
+    assert (
+        invoke(root, "--json", "list").stdout.strip().replace(" ", "").replace("\n", "")
+        == '{"projects":[]}'
+    )
 
 
 @pytest.mark.parametrize(
     ("value", "url"),
-    [("https://x/y", True), ("ssh://git@x/y", True), ("git://x/y", True), ("file:///srv/y", True),
-     ("git@example.org:nova.git", True), ("/srv/nova", False), ("../nova", False),
-     ("C:/nova", False), ("nova", False)],
+    [
+        ("https://x/y", True),
+        ("ssh://git@x/y", True),
+        ("git://x/y", True),
+        ("file:///srv/y", True),
+        ("git@example.org:nova.git", True),
+        ("/srv/nova", False),
+        ("../nova", False),
+        ("C:/nova", False),
+        ("nova", False),
+    ],
 )
 def test_is_url(value: str, url: bool) -> None:
     assert config.is_url(value) is url
@@ -273,16 +411,57 @@ def test_unknown_project_lists_the_known_ones(tmp_path: Path) -> None:
 # --- property: arbitrary text is a ConfigError or a config ---------------------------------
 
 YAMLISH = st.lists(
-    st.sampled_from(["nova", "commit", "upstream", "ref", "branch", "categories", "work_dir",
-                     ":", ": ", "- ", "[", "]", "{", "}", ",", "&a ", "*a", "!!str ", "!!binary ",
-                     "? ", "'", '"', "#", "\n", "\n  ", "\n    ", "\t", C, "..", "/", "-x",
-                     "ext::", "~", "null", "1e3", "\\", "\u00e9", "<<: ", "%YAML 1.1\n", "---\n"]),
+    st.sampled_from(
+        [
+            "nova",
+            "commit",
+            "upstream",
+            "ref",
+            "branch",
+            "categories",
+            "work_dir",
+            ":",
+            ": ",
+            "- ",
+            "[",
+            "]",
+            "{",
+            "}",
+            ",",
+            "&a ",
+            "*a",
+            "!!str ",
+            "!!binary ",
+            "? ",
+            "'",
+            '"',
+            "#",
+            "\n",
+            "\n  ",
+            "\n    ",
+            "\t",
+            C,
+            "..",
+            "/",
+            "-x",
+            "ext::",
+            "~",
+            "null",
+            "1e3",
+            "\\",
+            "\u00e9",
+            "<<: ",
+            "%YAML 1.1\n",
+            "---\n",
+        ]
+    ),
     max_size=40,
 ).map("".join)
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(text=st.one_of(st.text(max_size=300), YAMLISH))
 @example(text="a: !!binary x\n")
 @example(text="%TAG ! tag:x\n---\na: 1\n")

@@ -83,7 +83,9 @@ def test_second_writer_waits_for_the_lock(repo):
         handle.flush()
         proc = subprocess.Popen(
             [sys.executable, "-m", "verda_patch", "--repo", str(repo.path), "apply", "sample"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         time.sleep(1.0)
         assert proc.poll() is None  # still waiting: never interleaves
         assert not (repo.path / ".verda/work/sample").exists()

@@ -36,8 +36,9 @@ def repo(make_upstream, make_patch_repo):
     return repo
 
 
-@pytest.mark.parametrize("path", ["../escape.txt", "sample/../../escape.txt",
-                                  ".git/hooks/post-checkout"])
+@pytest.mark.parametrize(
+    "path", ["../escape.txt", "sample/../../escape.txt", ".git/hooks/post-checkout"]
+)
 def test_diff_writing_outside_the_tree_is_refused(repo, tmp_path, path):
     repo.add_patch("sample", "customs", "0001-innocent.patch", OUTSIDE.format(path=path))
     result = repo.run("apply", "sample")
@@ -52,9 +53,14 @@ def test_diff_writing_outside_the_tree_is_refused(repo, tmp_path, path):
 def test_absolute_target_lands_inside_the_tree(repo, tmp_path):
     # git trusts the "diff --git a/X b/X" header, so "+++ /abs" cannot escape
     target = tmp_path / "abs-escape.txt"
-    repo.add_patch("sample", "customs", "0001-abs.patch",
-                   OUTSIDE.format(path=str(target).lstrip("/")).replace(
-                       "--- /dev/null\n+++ b/", "--- /dev/null\n+++ /"))
+    repo.add_patch(
+        "sample",
+        "customs",
+        "0001-abs.patch",
+        OUTSIDE.format(path=str(target).lstrip("/")).replace(
+            "--- /dev/null\n+++ b/", "--- /dev/null\n+++ /"
+        ),
+    )
     result = repo.run("apply", "sample")
     assert result.exit_code in (0, 1, 2), result.stderr
     assert not target.exists()
@@ -65,9 +71,14 @@ def test_absolute_target_lands_inside_the_tree(repo, tmp_path):
 
 
 def test_absolute_header_path_stays_inside_the_tree(repo):
-    repo.add_patch("sample", "customs", "0001-abs.patch",
-                   OUTSIDE.format(path="x").replace("diff --git a/x b/x", "diff --git /etc/x /etc/x")
-                   .replace("+++ b/x", "+++ /etc/x"))
+    repo.add_patch(
+        "sample",
+        "customs",
+        "0001-abs.patch",
+        OUTSIDE.format(path="x")
+        .replace("diff --git a/x b/x", "diff --git /etc/x /etc/x")
+        .replace("+++ b/x", "+++ /etc/x"),
+    )
     result = repo.run("apply", "sample")
     # git strips one leading component (-p1): "/etc/x" becomes "etc/x" in the tree
     assert result.exit_code == 0, result.stderr
@@ -92,12 +103,19 @@ def test_write_through_a_symlink_the_series_created_is_refused(repo, tmp_path):
     assert not (tmp_path / "evil.txt").exists()
 
 
-@pytest.mark.parametrize("upstream", [
-    "ext::sh -c touch% /tmp/pwned", "fd::17", "--upload-pack=touch /tmp/pwned",
-    "-oProxyCommand=touch /tmp/pwned"])
+@pytest.mark.parametrize(
+    "upstream",
+    [
+        "ext::sh -c touch% /tmp/pwned",
+        "fd::17",
+        "--upload-pack=touch /tmp/pwned",
+        "-oProxyCommand=touch /tmp/pwned",
+    ],
+)
 def test_dangerous_upstreams_are_refused_before_git_runs(repo, upstream, tmp_path):
     (repo.path / "base-commit").write_text(
-        f"sample:\n  upstream: '{upstream}'\n  commit: {'a' * 40}\n")
+        f"sample:\n  upstream: '{upstream}'\n  commit: {'a' * 40}\n"
+    )
     result = repo.run("apply", "sample")
     assert result.exit_code == 2
     assert "base-commit:2" in result.stderr
@@ -136,7 +154,9 @@ def test_custom_source_device_and_symlink_are_refused(repo):
 def test_yaml_bomb_is_refused_quickly(repo):
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
-        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(9))
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(9)
+    )
     (repo.path / "base-commit").write_text(bomb)
     result = repo.run("list")
     assert result.exit_code == 2
@@ -150,16 +170,26 @@ def test_yaml_bomb_is_refused_quickly(repo):
 def test_latin1_header_crlf_and_no_final_newline_apply(repo):
     up = repo.up
     base = up.rev("HEAD")
-    sha = side_commit(up, base, "Tweak quota", {"sample/quota.py": "LIMITS = {'cores': 3}\n"},
-                      author="Jos\u00e9 P\u00e9rez <jose@example.org>")
-    data = up.format_patch(sha).replace(b"=?UTF-8?q?Jos=C3=A9_P=C3=A9rez?=",
-                                        "Jos\u00e9 P\u00e9rez".encode("latin-1"))
+    sha = side_commit(
+        up,
+        base,
+        "Tweak quota",
+        {"sample/quota.py": "LIMITS = {'cores': 3}\n"},
+        author="Jos\u00e9 P\u00e9rez <jose@example.org>",
+    )
+    data = up.format_patch(sha).replace(
+        b"=?UTF-8?q?Jos=C3=A9_P=C3=A9rez?=", "Jos\u00e9 P\u00e9rez".encode("latin-1")
+    )
     data = data.replace(b"\n", b"\r\n").rstrip(b"\r\n")
     repo.add_patch("sample", "customs", "0001-latin1.patch", data)
     result = repo.run("apply", "sample")
     assert result.exit_code == 0, result.stderr
-    log = subprocess.run(["git", "log", "-1", "--format=%an"], cwd=repo.path / ".verda/work/sample",
-                         capture_output=True, check=True).stdout.decode()
+    log = subprocess.run(
+        ["git", "log", "-1", "--format=%an"],
+        cwd=repo.path / ".verda/work/sample",
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
     assert log.strip() == "Jos\u00e9 P\u00e9rez"
 
 
@@ -181,7 +211,8 @@ def test_refs_that_look_like_options_are_refused(repo):
 
     config = load(repo.path)
     mirror = Mirror.for_project(config, config.project("sample")).ensure(
-        commits=(config.project("sample").commit,))
+        commits=(config.project("sample").commit,)
+    )
     assert mirror.resolve("--upload-pack=touch /tmp/pwned") is None
     assert mirror.resolve("-x") is None
     assert not os.path.exists("/tmp/pwned")
@@ -189,8 +220,11 @@ def test_refs_that_look_like_options_are_refused(repo):
 
 def test_no_traceback_for_any_bad_input(repo):
     (repo.path / "base-commit").write_bytes(b"\xff\xfe garbage: [")
-    proc = subprocess.run([sys.executable, "-m", "verda_patch", "--repo", str(repo.path), "list"],
-                          capture_output=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "verda_patch", "--repo", str(repo.path), "list"],
+        capture_output=True,
+        check=False,
+    )
     assert proc.returncode == 2
     assert b"Traceback" not in proc.stderr
     assert b"base-commit" in proc.stderr

@@ -16,8 +16,11 @@ from tests.commands.test_apply import _new_file_patch
 
 
 def _spawn(repo, *args):
-    return subprocess.Popen([sys.executable, "-m", "verda_patch", "--repo", str(repo.path), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "verda_patch", "--repo", str(repo.path), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _interrupt(proc, delay, sig):
@@ -45,10 +48,21 @@ def test_export_interrupted_then_rerun(make_upstream, make_patch_repo, sig):
     tree = repo.path / ".verda/work/sample"
     base = up.rev("1.0.0")
     # reword every commit (keeping its trailer): export must rewrite every file
-    git(tree, "-c", "core.hooksPath=/dev/null", "filter-branch", "-f", "--msg-filter",
-        "sed 's/^Add extra module/Add EXTRA module/'", f"{base}..HEAD", env={"FILTER_BRANCH_SQUELCH_WARNING": "1",
-                                                    "GIT_COMMITTER_NAME": "d",
-                                                    "GIT_COMMITTER_EMAIL": "d@example.org"})
+    git(
+        tree,
+        "-c",
+        "core.hooksPath=/dev/null",
+        "filter-branch",
+        "-f",
+        "--msg-filter",
+        "sed 's/^Add extra module/Add EXTRA module/'",
+        f"{base}..HEAD",
+        env={
+            "FILTER_BRANCH_SQUELCH_WARNING": "1",
+            "GIT_COMMITTER_NAME": "d",
+            "GIT_COMMITTER_EMAIL": "d@example.org",
+        },
+    )
     _interrupt(_spawn(repo, "export", "sample"), random.uniform(0.05, 0.6), sig)
     for path in folder.iterdir():
         assert not path.name.startswith("."), f"temp file left: {path.name}"

@@ -80,8 +80,10 @@ QUOTED = """Bad rounding in f6_20, seen in review as
 
 def build_scenario(root: Path) -> Scenario:
     up = Upstream(root / "upstream")
-    up.commit("Initial import", {f"svc/mod{k}.py": _module(k) for k in range(8)}
-              | {"README.rst": "svc\n===\n"})
+    up.commit(
+        "Initial import",
+        {f"svc/mod{k}.py": _module(k) for k in range(8)} | {"README.rst": "svc\n===\n"},
+    )
     up.tag("1.0.0")
     base = up.rev("HEAD")
     c: dict[str, str] = {}
@@ -106,9 +108,12 @@ def build_scenario(root: Path) -> Scenario:
     up.checkout("stable/1")
     c["S1"] = up.cherry_pick(c["M1"])
     c["S2"] = up.commit(  # conflict resolution: the backport's diff differs
-        "Fix f1_5", _ret(up, 1, 5, "5 * 2"), change_id=change_id("Fix f1_5"),
+        "Fix f1_5",
+        _ret(up, 1, 5, "5 * 2"),
+        change_id=change_id("Fix f1_5"),
         body="Conflicts:\n    svc/mod1.py",
-        trailers=(f"(cherry picked from commit {c['M2']})",))
+        trailers=(f"(cherry picked from commit {c['M2']})",),
+    )
     up.tag("1.0.1")
     c["S4"] = up.cherry_pick(c["M4"])
     c["SG"] = up.cherry_pick(c["MG"])
@@ -116,11 +121,20 @@ def build_scenario(root: Path) -> Scenario:
     c["E6"] = up.commit("Rework f6_1 again", _ret(up, 6, 1, "1 + 2"))
     c["SQ"] = up.cherry_pick(c["MQ"])
     c["S7"] = up.cherry_pick(c["M7"])
-    c["UC2"] = up.commit("Add helper to mod7", _edit(
-        up, "svc/mod7.py", "    return 29\n", "    return 29\n\n\ndef helper():\n    return 42\n"),
-        change_id=False)
-    c["UN1"] = up.commit("Harden f5_20 and say so", _ret(up, 5, 20, "abs(20)")
-                         | {"README.rst": "svc\n===\n\nHardened.\n"})
+    c["UC2"] = up.commit(
+        "Add helper to mod7",
+        _edit(
+            up,
+            "svc/mod7.py",
+            "    return 29\n",
+            "    return 29\n\n\ndef helper():\n    return 42\n",
+        ),
+        change_id=False,
+    )
+    c["UN1"] = up.commit(
+        "Harden f5_20 and say so",
+        _ret(up, 5, 20, "abs(20)") | {"README.rst": "svc\n===\n\nHardened.\n"},
+    )
     c["UN2"] = up.commit("Fix f0_20", _ret(up, 0, 20, "20 + 0"))
     up.tag("1.0.2")
     up.checkout("master")
@@ -139,43 +153,70 @@ def build_scenario(root: Path) -> Scenario:
     keep("cherry-pick", "0002-Fix-f1_5.patch")
     up.cherry_pick(c["M3"])
     keep("cherry-pick", "0003-Fix-f2_1.patch")
-    up.commit("Fix f3_1 and f4_1", _ret(up, 3, 1, "-1") | _ret(up, 4, 1, "-4"),
-              body="Squash of two master fixes.", change_id=False,
-              trailers=(f"Change-Id: {change_id('Fix f3_1')}",
-                        f"(cherry picked from commit {c['M4']})",
-                        f"Change-Id: {change_id('Fix f4_1')}",
-                        f"(cherry picked from commit {c['M5']})"))
+    up.commit(
+        "Fix f3_1 and f4_1",
+        _ret(up, 3, 1, "-1") | _ret(up, 4, 1, "-4"),
+        body="Squash of two master fixes.",
+        change_id=False,
+        trailers=(
+            f"Change-Id: {change_id('Fix f3_1')}",
+            f"(cherry picked from commit {c['M4']})",
+            f"Change-Id: {change_id('Fix f4_1')}",
+            f"(cherry picked from commit {c['M5']})",
+        ),
+    )
     keep("cherry-pick", "0004-Fix-f3_1-and-f4_1.patch")
     up.cherry_pick(c["M6"])
     keep("cherry-pick", "0005-Fix-f6_1.patch")
-    up.commit("Fix f2_20", _ret(up, 2, 20, "20 + 7"), change_id=change_id("Fix f2_20"),
-              trailers=(f"(cherry picked from commit {c['M7']})",
-                        f"(cherry picked from commit {c['S7b']})"))
+    up.commit(
+        "Fix f2_20",
+        _ret(up, 2, 20, "20 + 7"),
+        change_id=change_id("Fix f2_20"),
+        trailers=(
+            f"(cherry picked from commit {c['M7']})",
+            f"(cherry picked from commit {c['S7b']})",
+        ),
+    )
     keep("cherry-pick", "0006-Fix-f2_20.patch")
-    up.commit("Clamp f5_2 at zero", _ret(up, 5, 2, "2 if 2 > 0 else 0"),
-              change_id=change_id("gen"))
+    up.commit("Clamp f5_2 at zero", _ret(up, 5, 2, "2 if 2 > 0 else 0"), change_id=change_id("gen"))
     keep("general", "0001-Clamp-f5_2.patch")
-    up.commit("Round f6_20", _ret(up, 6, 20, "20.0"), body=QUOTED, change_id=False,
-              trailers=(f"Change-Id:  {change_id('quoted')}",))
+    up.commit(
+        "Round f6_20",
+        _ret(up, 6, 20, "20.0"),
+        body=QUOTED,
+        change_id=False,
+        trailers=(f"Change-Id:  {change_id('quoted')}",),
+    )
     keep("general", "0002-Round-f6_20.patch")
     up.commit("Harden f5_20", _ret(up, 5, 20, "abs(20)"), change_id=False)
     keep("general", "0003-Harden-f5_20.patch")
-    up.commit("Fix f0_20 and f7_20", _ret(up, 0, 20, "20 + 0") | _ret(up, 7, 20, "20 + 0"),
-              change_id=False)
+    up.commit(
+        "Fix f0_20 and f7_20",
+        _ret(up, 0, 20, "20 + 0") | _ret(up, 7, 20, "20 + 0"),
+        change_id=False,
+    )
     keep("general", "0004-Fix-f0_20-and-f7_20.patch")
     up.commit("Verda: tune f7_1", _ret(up, 7, 1, "'verda'"), change_id=False)
     keep("customs", "0001-Verda-tune-f7_1.patch")
-    up.commit("Verda: add helper", _edit(
-        up, "svc/mod7.py", "    return 29\n", "    return 29\n\n\ndef helper():\n    return 42\n"),
-        change_id=False)
+    up.commit(
+        "Verda: add helper",
+        _edit(
+            up,
+            "svc/mod7.py",
+            "    return 29\n",
+            "    return 29\n\n\ndef helper():\n    return 42\n",
+        ),
+        change_id=False,
+    )
     keep("customs", "0002-Verda-add-helper.patch")
 
     repo = PatchRepo(root / "patches")
     repo.set_base(PROJECT, up, base, ref="1.0.0", branch="stable/1")
     for category, name, rev in made:
         repo.add_patch(PROJECT, category, name, up.format_patch(rev))
-    repo.series(PROJECT, "cherry-pick", ["# backports", *(n for cat, n, _ in made
-                                                           if cat == "cherry-pick")])
+    repo.series(
+        PROJECT, "cherry-pick", ["# backports", *(n for cat, n, _ in made if cat == "cherry-pick")]
+    )
     repo.series(PROJECT, "general", [n for cat, n, _ in made if cat == "general"])
     repo.commit_all("patches on 1.0.0")
     up.checkout("master")
@@ -234,8 +275,9 @@ EXPECTED: dict[str, dict[str, tuple[str, str | None, bool]]] = {
 EXPECTED["1.0.2"] = EXPECTED["stable/1"]
 
 
-def precision_recall(report: merged.Report, truth: dict[str, tuple[str, str | None, bool]]
-                     ) -> tuple[float, float]:
+def precision_recall(
+    report: merged.Report, truth: dict[str, tuple[str, str | None, bool]]
+) -> tuple[float, float]:
     said = {v.file for v in report.verdicts if v.status == "merged"}
     real = {f for f, (status, _, _) in truth.items() if status == "merged"}
     hit = len(said & real)
@@ -322,8 +364,11 @@ def test_remove_deletes_exactly_the_merged_set(scenario: Scenario) -> None:
     cfg = scenario.config()
     report = merged.remove(cfg, merged.detect(cfg, PROJECT))
     removed = {v.file for v in report.verdicts if v.removed}
-    assert removed == {f for f, (s, _, _) in EXPECTED["stable/1"].items()
-                       if s == "merged" and not f.startswith(CUS)}
+    assert removed == {
+        f
+        for f, (s, _, _) in EXPECTED["stable/1"].items()
+        if s == "merged" and not f.startswith(CUS)
+    }
     folder = scenario.repo.path / "patches" / PROJECT
     left = {str(p.relative_to(folder)) for p in folder.rglob("*.patch")}
     assert left == set(EXPECTED["stable/1"]) - removed
@@ -332,15 +377,17 @@ def test_remove_deletes_exactly_the_merged_set(scenario: Scenario) -> None:
     # what is left still loads, and nothing is merged any more but the kept customs
     after = merged.detect(config.load(scenario.repo.path), PROJECT)
     assert [v.file for v in after.verdicts if v.status == "merged"] == [
-        CUS + "0002-Verda-add-helper.patch"]
+        CUS + "0002-Verda-add-helper.patch"
+    ]
 
 
 def test_include_customs_removes_merged_customs_too(scenario: Scenario) -> None:
     cfg = scenario.config()
     report = merged.remove(cfg, merged.detect(cfg, PROJECT, include_customs=True))
     assert CUS + "0002-Verda-add-helper.patch" in {v.file for v in report.verdicts if v.removed}
-    assert not (scenario.repo.path / "patches" / PROJECT / CUS / "0002-Verda-add-helper.patch"
-                ).exists()
+    assert not (
+        scenario.repo.path / "patches" / PROJECT / CUS / "0002-Verda-add-helper.patch"
+    ).exists()
 
 
 def test_unknown_ref_is_a_user_error_naming_it(scenario: Scenario) -> None:
@@ -358,11 +405,21 @@ def test_revert_in_the_range_means_not_merged(tmp_path: Path) -> None:
     fix = up.commit("Fix f0_3", _ret(up, 0, 3, "3 + 1"))
     patch_text = up.format_patch(fix)
     stamp = "@1700009999 +0000"
-    git(up.path, "revert", "--no-edit", fix, env={
-        "GIT_AUTHOR_NAME": "Upstream Dev", "GIT_AUTHOR_EMAIL": "dev@upstream.example.org",
-        "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp})
-    patch = parse_bytes(patch_text, source=Path("0001.patch"), file="general/0001.patch",
-                        category="general")
+    git(
+        up.path,
+        "revert",
+        "--no-edit",
+        fix,
+        env={
+            "GIT_AUTHOR_NAME": "Upstream Dev",
+            "GIT_AUTHOR_EMAIL": "dev@upstream.example.org",
+            "GIT_AUTHOR_DATE": stamp,
+            "GIT_COMMITTER_DATE": stamp,
+        },
+    )
+    patch = parse_bytes(
+        patch_text, source=Path("0001.patch"), file="general/0001.patch", category="general"
+    )
     count, (verdict,) = merged.classify(up.path, base, up.rev("HEAD"), [patch])
     assert count == 2
     assert (verdict.status, verdict.match) == ("absent", None)
@@ -389,16 +446,16 @@ def test_parse_log_handles_renames_modes_and_odd_names() -> None:
 def test_reverse_apply_batches_trust_only_a_clean_exit() -> None:
     """One git apply per batch; a failed batch is split by the files stderr names, and
     checked one by one when it names none: a piece only passes on an exit 0."""
-    pieces = [merged._Piece((i, 0), frozenset({f"f{i}"}), f"diff {i}\n".encode())
-              for i in range(4)]
+    pieces = [merged._Piece((i, 0), frozenset({f"f{i}"}), f"diff {i}\n".encode()) for i in range(4)]
     good = {b"diff 0\n", b"diff 2\n"}
     calls: list[bytes] = []
 
     def check(diff: bytes) -> tuple[int, str]:
         calls.append(diff)
         bad = [chunk for chunk in diff.splitlines(keepends=True) if chunk not in good]
-        named = "".join(f"error: f{chunk.split()[1].decode()}: patch does not apply\n"
-                        for chunk in bad)
+        named = "".join(
+            f"error: f{chunk.split()[1].decode()}: patch does not apply\n" for chunk in bad
+        )
         return (1, named) if bad else (0, "")
 
     assert merged._check_batch(check, pieces) == {(0, 0), (2, 0)}
@@ -412,10 +469,15 @@ def test_reverse_apply_batches_trust_only_a_clean_exit() -> None:
     assert merged._check_batch(mute, pieces) == {(0, 0), (2, 0)}
     assert len(calls) == 1 + 4
     # a file changed by two patches never shares a batch (git apply would chain them)
-    same = [merged._Piece((0, 0), frozenset({"a"}), b""), merged._Piece((1, 0), frozenset({"a"}), b""),
-            merged._Piece((2, 0), frozenset({"b"}), b"")]
+    same = [
+        merged._Piece((0, 0), frozenset({"a"}), b""),
+        merged._Piece((1, 0), frozenset({"a"}), b""),
+        merged._Piece((2, 0), frozenset({"b"}), b""),
+    ]
     assert [[p.key for p in batch] for batch in merged._rounds(same)] == [
-        [(0, 0), (2, 0)], [(1, 0)]]
+        [(0, 0), (2, 0)],
+        [(1, 0)],
+    ]
 
 
 def test_cited_commits_the_mirror_lacks_or_abbreviated(tmp_path: Path) -> None:
@@ -437,8 +499,12 @@ def test_cited_commits_the_mirror_lacks_or_abbreviated(tmp_path: Path) -> None:
         text = text.replace(f"Change-Id: {change_id('Fix f0_9')}\n", "")
         head, _, rest = text.partition("\n---\n")
         head += "\n" + lines + (f"Change-Id: {cid}\n" if cid else "")
-        return parse_bytes((head + "\n---\n" + rest).encode(), source=Path(name),
-                           file=f"cherry-pick/{name}", category="cherry-pick")
+        return parse_bytes(
+            (head + "\n---\n" + rest).encode(),
+            source=Path(name),
+            file=f"cherry-pick/{name}",
+            category="cherry-pick",
+        )
 
     patches = [
         # master's fix, abbreviated, plus a fork's pick of it: one change, merged
@@ -451,8 +517,11 @@ def test_cited_commits_the_mirror_lacks_or_abbreviated(tmp_path: Path) -> None:
     ]
     _, verdicts = merged.classify(up.path, base, target, patches)
     got = [(v.status, v.match, len(v.origins)) for v in verdicts]
-    assert got == [("merged", "cherry-picked-from", 1), ("merged", "patch-id", 1),
-                   ("absent", None, 1)]
+    assert got == [
+        ("merged", "cherry-picked-from", 1),
+        ("merged", "patch-id", 1),
+        ("absent", None, 1),
+    ]
     assert verdicts[0].origins[0].commits[:2] == (fix, unknown)
 
 
@@ -472,16 +541,23 @@ def test_malformed_change_ids_are_ignored_not_fatal(tmp_path: Path) -> None:
     up = Upstream(tmp_path / "up")
     up.commit("Initial import", {"svc/mod0.py": _module(0)})
     base = up.rev("HEAD")
-    fix = up.commit("Fix f0_3", _ret(up, 0, 3, "3 + 1"), change_id=False,
-                    trailers=("Change-Id: I1234", "change-id:\tI" + "AB" * 20 + "  "))
+    fix = up.commit(
+        "Fix f0_3",
+        _ret(up, 0, 3, "3 + 1"),
+        change_id=False,
+        trailers=("Change-Id: I1234", "change-id:\tI" + "AB" * 20 + "  "),
+    )
     text = up.format_patch(fix)
-    patch = parse_bytes(text, source=Path("1.patch"), file="general/1.patch",
-                        category="general")
+    patch = parse_bytes(text, source=Path("1.patch"), file="general/1.patch", category="general")
     assert patch.change_ids == ()  # patchfile is strict about the key's case
     count, (verdict,) = merged.classify(up.path, base, fix, [patch])
     # prune reads it as leniently as upstream's messages; "I1234" is no Change-Id
     assert (count, verdict.status, verdict.match, verdict.identical) == (
-        1, "merged", "change-id", True)
+        1,
+        "merged",
+        "change-id",
+        True,
+    )
     assert verdict.origins[0].change_ids == ("I" + "ab" * 20,)
     body = git(up.path, "log", "-1", "--format=%B", fix)
     (indexed,) = merged._parse_log(f"{fix}\0{base}\0{body}\0".encode())

@@ -57,9 +57,12 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run_git(cwd: Path, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True,
-                          env=_env(), check=False)
+def run_git(
+    cwd: Path, *args: str, input: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, input=input, capture_output=True, env=_env(), check=False
+    )
 
 
 def stored_text(raw: bytes) -> str:
@@ -259,17 +262,23 @@ KINDS = {
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_format_patch_reads_back_as_the_commit(upstream: Upstream, kind: str,
-                                               tmp_path: Path) -> None:
+def test_format_patch_reads_back_as_the_commit(
+    upstream: Upstream, kind: str, tmp_path: Path
+) -> None:
     spec = dict(KINDS[kind])
     rev = upstream.commit(spec.pop("subject"), spec.pop("files"), **spec)  # type: ignore[arg-type]
     data = upstream.format_patch(rev, "-M", "--binary")
     patch = parse_bytes(data, source=Path("0001-x.patch"))
     subject, name, mail, body = _commit_info(upstream, rev)
     assert (patch.subject, patch.author_name, patch.author_email, patch.message) == (
-        subject, name, mail, body)
-    changed = git(upstream.path, "diff-tree", "-r", "-M", "-z", "--name-only", "--no-commit-id",
-                  rev).split("\x00")
+        subject,
+        name,
+        mail,
+        body,
+    )
+    changed = git(
+        upstream.path, "diff-tree", "-r", "-M", "-z", "--name-only", "--no-commit-id", rev
+    ).split("\x00")
     assert sorted(f.path for f in patch.files) == sorted(p for p in changed if p)
     _assert_diff_rebuilds_tree(upstream, rev, patch.diff)
 
@@ -286,8 +295,17 @@ def _assert_diff_rebuilds_tree(up: Upstream, rev: str, diff: bytes) -> None:
 def _git_am(up: Upstream, rev: str, data: bytes) -> tuple[str, str, str, str]:
     """Apply ``data`` with ``git am --keep-non-patch`` on ``rev^``; the new commit's info."""
     git(up.path, "checkout", "-q", "--detach", f"{rev}^")
-    proc = run_git(up.path, "-c", "user.name=t", "-c", "user.email=t@e", "am",
-                   "--keep-non-patch", "-q", input=data)
+    proc = run_git(
+        up.path,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@e",
+        "am",
+        "--keep-non-patch",
+        "-q",
+        input=data,
+    )
     assert proc.returncode == 0, proc.stderr
     assert git(up.path, "rev-parse", "HEAD^{tree}") == git(up.path, "rev-parse", f"{rev}^{{tree}}")
     info = _commit_info(up, "HEAD")
@@ -324,14 +342,19 @@ def test_git_am_records_what_the_parser_reads(upstream: Upstream, transform: str
     data = TRANSFORMS[transform](upstream.format_patch(rev, "--subject-prefix=PATCH v2"))
     patch = parse_bytes(data, source=Path("x.patch"))
     assert _git_am(upstream, rev, data) == (
-        patch.subject, patch.author_name, patch.author_email, patch.message)
+        patch.subject,
+        patch.author_name,
+        patch.author_email,
+        patch.message,
+    )
     assert patch.subject == "[pci] Pass through the right device"
     _assert_diff_rebuilds_tree(upstream, rev, patch.diff)
 
 
 def test_in_body_from_is_the_author_as_for_git_am(upstream: Upstream) -> None:
-    rev = upstream.commit("Keep the author", {"README.rst": "x\n"},
-                          author="Ada Lovelace <ada@example.org>")
+    rev = upstream.commit(
+        "Keep the author", {"README.rst": "x\n"}, author="Ada Lovelace <ada@example.org>"
+    )
     data = upstream.format_patch(rev, "--from=Release Bot <bot@example.org>")
     assert b"\nFrom: Ada Lovelace <ada@example.org>\n" in data
     patch = parse_bytes(data, source=Path("x.patch"))
@@ -339,8 +362,9 @@ def test_in_body_from_is_the_author_as_for_git_am(upstream: Upstream) -> None:
     assert _git_am(upstream, rev, data)[1:3] == ("Ada Lovelace", "ada@example.org")
 
 
-def test_numbered_series_subjects_lose_only_the_patch_group(upstream: Upstream,
-                                                           tmp_path: Path) -> None:
+def test_numbered_series_subjects_lose_only_the_patch_group(
+    upstream: Upstream, tmp_path: Path
+) -> None:
     base = upstream.rev("HEAD")
     subjects = ["[doc] One", "Two", "[pci][doc] Three"]
     for i, subject in enumerate(subjects):
@@ -413,14 +437,14 @@ def test_subject_cleanup_matches_git(raw: str, subject: str, tmp_path: Path) -> 
         (b"<a@example.org>", "a@example.org", "a@example.org"),
         (b"Name <a@example.org> (Team)", "Name (Team)", "a@example.org"),
         (b"x" * 61 + b" <a@example.org>", "a@example.org", "a@example.org"),
-        (b"=?UTF-8?B?Wm/DqyDDhW5nc3Ryw7Zt?= <zoe@example.org>", "Zoë Ångström",
-         "zoe@example.org"),
+        (b"=?UTF-8?B?Wm/DqyDDhW5nc3Ryw7Zt?= <zoe@example.org>", "Zoë Ångström", "zoe@example.org"),
         (b"=?ISO-8859-1?Q?Jos=E9?= <jose@example.org>", "José", "jose@example.org"),
         (b"Jos\xe9 <jose@example.org>", "José", "jose@example.org"),
     ],
 )
-def test_from_header_reads_as_git_reads_it(raw: bytes, name: str, address: str,
-                                           tmp_path: Path) -> None:
+def test_from_header_reads_as_git_reads_it(
+    raw: bytes, name: str, address: str, tmp_path: Path
+) -> None:
     data = mail(b"From: " + raw + b"\nSubject: x\n")
     git_says = mailinfo(data, tmp_path)
     assert (git_says.info["Author"], git_says.info["Email"]) == (name, address)
@@ -429,21 +453,24 @@ def test_from_header_reads_as_git_reads_it(raw: bytes, name: str, address: str,
 
 
 def test_author_is_name_and_address_not_rfc2047() -> None:
-    patch = parse_bytes(mail(b"From: =?UTF-8?q?Zo=C3=AB?= <z@example.org>\nSubject: x\n"),
-                        source=Path("x.patch"))
+    patch = parse_bytes(
+        mail(b"From: =?UTF-8?q?Zo=C3=AB?= <z@example.org>\nSubject: x\n"), source=Path("x.patch")
+    )
     assert patch.author == "Zoë <z@example.org>"
 
 
 def test_charset_of_the_body_is_converted(tmp_path: Path) -> None:
-    data = mail(b"From: a <a@b>\nSubject: x\nContent-Type: text/plain; charset=ISO-8859-1\n",
-                b"Se\xf1or\n")
+    data = mail(
+        b"From: a <a@b>\nSubject: x\nContent-Type: text/plain; charset=ISO-8859-1\n", b"Se\xf1or\n"
+    )
     assert parse_bytes(data, source=Path("x.patch")).message == "Señor"
     assert mailinfo(data, tmp_path).message == "Señor"
 
 
 def test_body_in_a_charset_git_cannot_convert_is_refused(tmp_path: Path) -> None:
-    data = mail(b"From: a <a@b>\nSubject: x\nContent-Type: text/plain; charset=us-ascii\n",
-                b"caf\xc3\xa9\n")
+    data = mail(
+        b"From: a <a@b>\nSubject: x\nContent-Type: text/plain; charset=us-ascii\n", b"caf\xc3\xa9\n"
+    )
     assert not mailinfo(data, tmp_path).ok
     with pytest.raises(PatchError, match="not valid us-ascii"):
         parse_bytes(data, source=Path("x.patch"))
@@ -459,8 +486,7 @@ def test_malformed_encoded_words_are_refused_like_git(word: bytes, tmp_path: Pat
 
 
 def test_change_id_with_extra_spaces_and_the_last_one_wins() -> None:
-    body = (b"Text.\n\nChange-Id:   I" + b"1" * 40 + b"  \n"
-            b"Change-Id: I" + b"2" * 40 + b"\n")
+    body = b"Text.\n\nChange-Id:   I" + b"1" * 40 + b"  \nChange-Id: I" + b"2" * 40 + b"\n"
     patch = parse_bytes(mail(b"From: a <a@b>\nSubject: x\n", body), source=Path("x.patch"))
     assert patch.change_ids == ("I" + "1" * 40, "I" + "2" * 40)
     assert patch.change_id == "I" + "2" * 40
@@ -493,7 +519,11 @@ def test_plain_diff_subject_from_file_name(name: str, subject: str) -> None:
     assert subject_from_filename(name) == subject
     patch = parse_bytes(DIFF.split(b"\n\n", 1)[1], source=Path(name))
     assert (patch.subject, patch.author, patch.date, patch.has_header) == (
-        subject, None, None, False)
+        subject,
+        None,
+        None,
+        False,
+    )
 
 
 def test_plain_diff_keeps_a_quilt_style_description_as_message() -> None:
@@ -505,7 +535,7 @@ def test_plain_diff_keeps_a_quilt_style_description_as_message() -> None:
 
 
 def test_lone_carriage_return_inside_a_line_is_data() -> None:
-    diff = (b"diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\rb\n+a\rc\n")
+    diff = b"diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\rb\n+a\rc\n"
     patch = parse_bytes(diff, source=Path("x.diff"))
     assert (patch.files[0].added, patch.files[0].removed) == (1, 1)
     assert patch.diff == diff
@@ -543,8 +573,10 @@ def test_parse_file_that_cannot_be_read(tmp_path: Path) -> None:
 
 
 def test_iso_date_and_unparsable_date() -> None:
-    patch = parse_bytes(mail(b"From: a <a@b>\nDate: Tue, 14 Nov 2023 23:20:20 +0100\n"
-                             b"Subject: x\n"), source=Path("x.patch"))
+    patch = parse_bytes(
+        mail(b"From: a <a@b>\nDate: Tue, 14 Nov 2023 23:20:20 +0100\nSubject: x\n"),
+        source=Path("x.patch"),
+    )
     assert patch.iso_date == "2023-11-14T23:20:20+01:00"
     odd = parse_bytes(mail(b"From: a <a@b>\nDate: someday\nSubject: x\n"), source=Path("x"))
     assert odd.iso_date == "someday"
@@ -564,7 +596,7 @@ def test_patch_break_lines() -> None:
 @PROPERTY
 @given(st.binary(max_size=2000))
 @example(b"From: =?\n\n")
-@example(b"diff --git \"a/\\")
+@example(b'diff --git "a/\\')
 @example(b"diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1,99999999999999999999 +1 @@\n")
 @example(b"Subject: x\nContent-Transfer-Encoding: base64\n\n!!!=\n")
 @example(b"From: a <a@b>\nSubject: =?utf-32?b?AAAA?=\n\n" + DIFF)
@@ -597,12 +629,34 @@ def _mutate(data: bytes, ops: list[tuple[int, int, bytes]]) -> bytes:
 @PROPERTY
 @given(
     st.sampled_from(GOOD),
-    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 400),
-                       st.sampled_from([b"", b"---", b"-- ", b"@@ -1 +1 @@", b"diff --git a/x b/x",
-                                        b"+", b"-", b" ", b"\\ No newline", b"=?utf-8?q?",
-                                        b"\xff\xfe", b"From: x", b"GIT binary patch",
-                                        b"literal 3", b"rename from x", b'"a/\\303'])),
-             min_size=1, max_size=6),
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.integers(0, 400),
+            st.sampled_from(
+                [
+                    b"",
+                    b"---",
+                    b"-- ",
+                    b"@@ -1 +1 @@",
+                    b"diff --git a/x b/x",
+                    b"+",
+                    b"-",
+                    b" ",
+                    b"\\ No newline",
+                    b"=?utf-8?q?",
+                    b"\xff\xfe",
+                    b"From: x",
+                    b"GIT binary patch",
+                    b"literal 3",
+                    b"rename from x",
+                    b'"a/\\303',
+                ]
+            ),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
 )
 def test_mutated_real_patches_raise_only_patch_error(sample: Path, ops: list) -> None:
     data = _mutate(sample.read_bytes(), ops)
@@ -617,8 +671,9 @@ SUBJECT_TEXT = st.text(
 )
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(text=SUBJECT_TEXT, encode=st.booleans())
 @example(text="[doc] [PATCH] Re: [x] y", encode=False)
 @example(text="=?utf-8?q?a?= b", encode=False)
@@ -663,10 +718,13 @@ def _closed(value: str) -> bool:
     return not (quoted or depth or escaped)
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=NAME_TEXT,
-       address=st.sampled_from(["<z@example.org>", "z@example.org", "(z@example.org)", ""]))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    name=NAME_TEXT,
+    address=st.sampled_from(["<z@example.org>", "z@example.org", "(z@example.org)", ""]),
+)
 @example(name='"a\\"b" (c (d))', address="<z@example.org>")
 def test_from_matches_git_mailinfo(tmp_path: Path, name: str, address: str) -> None:
     value = f"{name} {address}".strip(" \t")
@@ -679,4 +737,6 @@ def test_from_matches_git_mailinfo(tmp_path: Path, name: str, address: str) -> N
         assert not git_says.info.get("Email")
         return
     assert (patch.author_name, patch.author_email) == (
-        git_says.info["Author"], git_says.info["Email"])
+        git_says.info["Author"],
+        git_says.info["Email"],
+    )

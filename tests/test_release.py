@@ -18,8 +18,14 @@ def repo(make_upstream, make_patch_repo):
     base = up.rev("1.0.0")
     repo = make_patch_repo()
     repo.set_base("sample", up, base, ref="1.0.0")
-    fix = up.commit("Fix api_3", {"sample/api.py": up.read("HEAD", "sample/api.py").decode()
-                                  .replace("return 3\n", "return 33\n")})
+    fix = up.commit(
+        "Fix api_3",
+        {
+            "sample/api.py": up.read("HEAD", "sample/api.py")
+            .decode()
+            .replace("return 3\n", "return 33\n")
+        },
+    )
     write_series(repo, up, "sample", "cherry-pick", [fix])
     repo.series("sample", "cherry-pick", ["# backports", "0001-Fix-api-3.patch"])
     (repo.path / "custom-source" / "sample").mkdir(parents=True)
@@ -79,12 +85,15 @@ def test_pattern_from_settings(repo):
     assert [f.path for f in result.files][-1] == "verda-patch.yaml"
 
 
-@pytest.mark.parametrize("pattern, problem", [
-    ("{project}-{ref}", "must contain {n}"),
-    ("{project}-{branch}-{n}", "unknown field {branch}"),
-    ("{project}-{ref}-{n", "does not parse"),
-    ("{project} {ref} {n}", "not a valid tag name"),
-])
+@pytest.mark.parametrize(
+    "pattern, problem",
+    [
+        ("{project}-{ref}", "must contain {n}"),
+        ("{project}-{branch}-{n}", "unknown field {branch}"),
+        ("{project}-{ref}-{n", "does not parse"),
+        ("{project} {ref} {n}", "not a valid tag name"),
+    ],
+)
 def test_bad_pattern(repo, pattern, problem):
     (repo.path / "verda-patch.yaml").write_text(f"tag_pattern: '{pattern}'\n")
     repo.commit_all("settings")

@@ -46,13 +46,19 @@ def folder(repo: PatchRepo, category: str, project: str = "nova") -> Path:
 
 
 def test_default_order_is_categories_then_sorted_names(repo: PatchRepo) -> None:
-    for category, name in [("customs", "0001-a.patch"), ("general", "0002-b.patch"),
-                           ("general", "0001-c.diff"), ("cherry-pick", "0010-d.patch"),
-                           ("cherry-pick", "0002-e.patch")]:
+    for category, name in [
+        ("customs", "0001-a.patch"),
+        ("general", "0002-b.patch"),
+        ("general", "0001-c.diff"),
+        ("cherry-pick", "0010-d.patch"),
+        ("cherry-pick", "0002-e.patch"),
+    ]:
         repo.add_patch("nova", category, name, mail(name))
     assert files(repo) == [
-        "cherry-pick/0002-e.patch", "cherry-pick/0010-d.patch",
-        "general/0001-c.diff", "general/0002-b.patch",
+        "cherry-pick/0002-e.patch",
+        "cherry-pick/0010-d.patch",
+        "general/0001-c.diff",
+        "general/0002-b.patch",
         "customs/0001-a.patch",
     ]
 
@@ -81,14 +87,18 @@ def test_project_without_patches_is_empty(repo: PatchRepo) -> None:
 def test_series_sets_the_order_with_comments_blanks_and_options(repo: PatchRepo) -> None:
     for name in ("0001-a.patch", "0002-b.patch", "0003-c.diff"):
         repo.add_patch("nova", "general", name, mail(name))
-    repo.series("nova", "general", [
-        "# apply c before a: c moves the code a edits",
-        "",
-        "0003-c.diff   # trailing comment",
-        "   ",
-        "0001-a.patch -p1",  # quilt options after the name are ignored
-        "\t0002-b.patch\t",
-    ])
+    repo.series(
+        "nova",
+        "general",
+        [
+            "# apply c before a: c moves the code a edits",
+            "",
+            "0003-c.diff   # trailing comment",
+            "   ",
+            "0001-a.patch -p1",  # quilt options after the name are ignored
+            "\t0002-b.patch\t",
+        ],
+    )
     assert files(repo) == ["general/0003-c.diff", "general/0001-a.patch", "general/0002-b.patch"]
 
 
@@ -142,8 +152,10 @@ def test_duplicate_series_entry(repo: PatchRepo) -> None:
     assert "'0001-a.patch' is listed twice (first on line 1)" in err.message
 
 
-@pytest.mark.parametrize("entry", ["../../etc/passwd", "/etc/passwd", "..", ".",
-                                   "../customs/0001-a.patch", "sub\\x.patch"])
+@pytest.mark.parametrize(
+    "entry",
+    ["../../etc/passwd", "/etc/passwd", "..", ".", "../customs/0001-a.patch", "sub\\x.patch"],
+)
 def test_series_entry_outside_the_category_is_refused(repo: PatchRepo, entry: str) -> None:
     repo.add_patch("nova", "customs", "0001-a.patch", mail("a"))
     series = repo.series("nova", "general", [entry])
@@ -280,8 +292,9 @@ def test_add_to_unknown_category_is_a_user_error(repo: PatchRepo) -> None:
 def test_remove_deletes_files_and_their_series_lines(repo: PatchRepo) -> None:
     for name in ("0001-a.patch", "0002-b.patch", "0003-c.patch"):
         repo.add_patch("nova", "general", name, mail(name))
-    series = repo.series("nova", "general", ["# keep this", "0001-a.patch", "0002-b.patch -p1",
-                                             "0003-c.patch"])
+    series = repo.series(
+        "nova", "general", ["# keep this", "0001-a.patch", "0002-b.patch -p1", "0003-c.patch"]
+    )
     removed = store(repo).remove("nova", ["general/0002-b.patch", "general/0003-c.patch"])
     assert [p.name for p in removed] == ["0002-b.patch", "0003-c.patch"]
     assert series.read_text() == "# keep this\n0001-a.patch\n"
@@ -290,9 +303,15 @@ def test_remove_deletes_files_and_their_series_lines(repo: PatchRepo) -> None:
 
 @pytest.mark.parametrize(
     ("text", "slug"),
-    [("Fix the quota: rounding!", "Fix-the-quota-rounding"), ("..hidden..", "hidden"),
-     ("a/b\\c", "a-b-c"), ("", "patch"), ("é", "patch"), ("x" * 80, "x" * 52),
-     ("v1.2..3", "v1.2.3")],
+    [
+        ("Fix the quota: rounding!", "Fix-the-quota-rounding"),
+        ("..hidden..", "hidden"),
+        ("a/b\\c", "a-b-c"),
+        ("", "patch"),
+        ("é", "patch"),
+        ("x" * 80, "x" * 52),
+        ("v1.2..3", "v1.2.3"),
+    ],
 )
 def test_slugify(text: str, slug: str) -> None:
     assert slugify(text) == slug

@@ -297,9 +297,7 @@ def commit_custom_source(config: RepoConfig, project: str, tree: Path) -> bool:
         "GIT_AUTHOR_DATE": date,
         "GIT_COMMITTER_DATE": date,
     }
-    message = (
-        f"Add {CUSTOM_SOURCE}/{project}\n\n{TRAILER_KEY}: {CUSTOM_SOURCE}/{project}\n"
-    )
+    message = f"Add {CUSTOM_SOURCE}/{project}\n\n{TRAILER_KEY}: {CUSTOM_SOURCE}/{project}\n"
     git.run(["commit", "--quiet", "--no-verify", "-m", message], cwd=tree, env=env)
     return True
 
@@ -522,9 +520,7 @@ def _state_or_fail(tree: WorkTree, action: str) -> dict[str, object]:
     return state
 
 
-def continue_apply(
-    config: RepoConfig, project: str, hooks: Hooks | None = None
-) -> ApplyResult:
+def continue_apply(config: RepoConfig, project: str, hooks: Hooks | None = None) -> ApplyResult:
     """Resume after the user resolved a conflict (``git am --continue`` for them)."""
     hooks = hooks or Hooks()
     tree = WorkTree(config, project)
@@ -541,9 +537,7 @@ def continue_apply(
     series = [by_file[n] for n in names]
     if tree.am_in_progress():
         done_before = _stopped_at(tree.path) - 1
-        outcome = run_am(
-            tree.path, None, len(series), hooks.progress, args=CONTINUE_ARGS
-        )
+        outcome = run_am(tree.path, None, len(series), hooks.progress, args=CONTINUE_ARGS)
         if not outcome.ok:
             if tree.am_in_progress() and _stopped_at(tree.path) - 1 == done_before:
                 raise PatchConflict(

@@ -93,12 +93,14 @@ def _entry(root: yaml.Node, project: str, path: Path) -> tuple[yaml.Node, yaml.M
         if isinstance(key, yaml.ScalarNode) and key.value == project:
             if not isinstance(value, yaml.MappingNode):
                 raise ConfigError(
-                    f"project '{project}' must be a mapping", file=path,
+                    f"project '{project}' must be a mapping",
+                    file=path,
                     line=value.start_mark.line + 1,
                 )
             return key, value
-    raise ConfigError(f"no project '{project}' in base-commit", file=path,
-                      hint=f"add a '{project}:' entry first")
+    raise ConfigError(
+        f"no project '{project}' in base-commit", file=path, hint=f"add a '{project}:' entry first"
+    )
 
 
 def edit_text(text: str, project: str, changes: dict[str, str | None], path: Path) -> str:
@@ -117,13 +119,18 @@ def edit_text(text: str, project: str, changes: dict[str, str | None], path: Pat
         if name in present:
             k, v = present[name]
             if not isinstance(v, yaml.ScalarNode):
-                raise ConfigError(f"{project}.{name} must be a single value", file=path,
-                                  line=v.start_mark.line + 1)
+                raise ConfigError(
+                    f"{project}.{name} must be a single value",
+                    file=path,
+                    line=v.start_mark.line + 1,
+                )
             if new is None:
                 if mapping.flow_style:
                     raise ConfigError(
-                        f"cannot remove '{name}' from a flow-style entry", file=path,
-                        line=k.start_mark.line + 1, hint="write the entry in block style",
+                        f"cannot remove '{name}' from a flow-style entry",
+                        file=path,
+                        line=k.start_mark.line + 1,
+                        hint="write the entry in block style",
                     )
                 start = _line_start(text, k.start_mark.index)
                 edits.append((start, _line_end(text, v.end_mark.index), ""))
@@ -163,7 +170,12 @@ def _load_text(text: str, like: Path) -> dict[str, cfg.Project]:
 
 def _same(a: cfg.Project, b: cfg.Project) -> bool:
     return (a.name, a.upstream, a.commit, a.ref, a.branch) == (
-        b.name, b.upstream, b.commit, b.ref, b.branch)
+        b.name,
+        b.upstream,
+        b.commit,
+        b.ref,
+        b.branch,
+    )
 
 
 def set_base(root: Path, project: str, *, commit: str, ref: str | None) -> BaseEdit:
@@ -191,8 +203,10 @@ def set_base(root: Path, project: str, *, commit: str, ref: str | None) -> BaseE
     )
     if not ok:  # pragma: no cover - a bug in the line edit; never write a wrong file
         raise ConfigError(
-            f"could not edit the entry of '{project}' in place", file=path,
-            line=want.line, hint="edit 'commit:' and 'ref:' by hand",
+            f"could not edit the entry of '{project}' in place",
+            file=path,
+            line=want.line,
+            hint="edit 'commit:' and 'ref:' by hand",
         )
     if new_text != text:
         write_atomic(path, new_text.encode("utf-8"))
@@ -326,9 +340,12 @@ def show(
     ahead = on_branch = None
     if branch_commit:
         ahead = int(git.out(["rev-list", "--count", f"{proj.commit}..{branch_commit}"], cwd=repo))
-        on_branch = git.run(
-            ["merge-base", "--is-ancestor", proj.commit, branch_commit], cwd=repo, ok=(0, 1)
-        ).returncode == 0
+        on_branch = (
+            git.run(
+                ["merge-base", "--is-ancestor", proj.commit, branch_commit], cwd=repo, ok=(0, 1)
+            ).returncode
+            == 0
+        )
     ref_commit = mirror.resolve(proj.ref) if proj.ref else None
     return BaseInfo(
         project=project,

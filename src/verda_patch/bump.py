@@ -66,7 +66,8 @@ def read_state(root: Path, project: str) -> dict[str, Any] | None:
         return None
     except ValueError:
         raise OperationFailed(
-            "the bump state file is damaged", file=path,
+            "the bump state file is damaged",
+            file=path,
             hint="the originals are in " + str(backup_dir(root, project)),
         ) from None
     return data
@@ -84,8 +85,10 @@ def refuse_if_bumping(config: RepoConfig, project: str) -> None:
             f"a 'base bump' of {project} to {state.get('to', {}).get('ref') or '?'} is in "
             f"progress (stopped while {state.get('phase', '?')})",
             file=state_path(config.root, project),
-            hint=(f"finish it with 'verda-patch base bump --continue {project}' or undo it "
-                  f"with 'verda-patch base bump --abort {project}'"),
+            hint=(
+                f"finish it with 'verda-patch base bump --continue {project}' or undo it "
+                f"with 'verda-patch base bump --abort {project}'"
+            ),
         )
 
 
@@ -214,8 +217,11 @@ class AbortResult:
 
 
 def _to_json_common(
-    project: str, old: tuple[str, str | None], new: tuple[str, str | None],
-    verdicts: Iterable[PatchVerdict], requirements: Iterable[RequirementChange],
+    project: str,
+    old: tuple[str, str | None],
+    new: tuple[str, str | None],
+    verdicts: Iterable[PatchVerdict],
+    requirements: Iterable[RequirementChange],
     prune: dict[str, Any],
 ) -> dict[str, Any]:
     verdicts = list(verdicts)
@@ -232,8 +238,12 @@ def _to_json_common(
 
 def plan_json(plan: Plan) -> dict[str, Any]:
     doc = _to_json_common(
-        plan.project, (plan.old_commit, plan.old_ref), (plan.target.commit, plan.target.ref),
-        [v for v in plan.verdicts], plan.requirements, plan.prune,
+        plan.project,
+        (plan.old_commit, plan.old_ref),
+        (plan.target.commit, plan.target.ref),
+        [v for v in plan.verdicts],
+        plan.requirements,
+        plan.prune,
     )
     doc["status"] = "planned"
     doc["would_prune"] = list(plan.removable)
@@ -244,8 +254,12 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 
 def result_json(result: Result) -> dict[str, Any]:
     doc = _to_json_common(
-        result.project, (result.old_commit, result.old_ref),
-        (result.new_commit, result.new_ref), result.verdicts, result.requirements, result.prune,
+        result.project,
+        (result.old_commit, result.old_ref),
+        (result.new_commit, result.new_ref),
+        result.verdicts,
+        result.requirements,
+        result.prune,
     )
     doc.update(
         status="done",
@@ -305,8 +319,17 @@ def _requirement(file: str, line: str) -> tuple[str, str] | None:
 def requirements_diff(repo: Path, old: str, new: str) -> tuple[RequirementChange, ...]:
     """Dependency lines of requirements files and setup.cfg that differ between two commits."""
     res = git.run(
-        ["diff", "--no-color", "--no-ext-diff", "--no-renames", "-U0", old, new, "--",
-         *REQUIREMENT_FILES],
+        [
+            "diff",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-renames",
+            "-U0",
+            old,
+            new,
+            "--",
+            *REQUIREMENT_FILES,
+        ],
         cwd=repo,
     )
     removed: dict[tuple[str, str], list[str]] = {}
@@ -356,8 +379,9 @@ def plan(
     refuse_if_bumping(config, project)
     proj = config.project(project)
     target = basefile.resolve(config, project, ref, notify=notify)
-    report = merged.detect(config, project, target.commit, include_customs=include_customs,
-                           notify=notify)
+    report = merged.detect(
+        config, project, target.commit, include_customs=include_customs, notify=notify
+    )
     prune = report.to_json()
     prune["against"]["ref"] = target.given
     verdicts = tuple(PatchVerdict.from_json(v.to_json()) for v in report.verdicts)
@@ -518,8 +542,14 @@ def _run(config: RepoConfig, project: str, state: dict[str, Any], hooks: Hooks) 
             remaining = [p for p in Store(config).load(project) if p.file not in gone]
             if not (apply_state is None and _complete(tree, new_commit, remaining)):
                 try:
-                    engine.apply_project(config, project, hooks=hooks, base=new_commit,
-                                         operation=OPERATION, patches=remaining)
+                    engine.apply_project(
+                        config,
+                        project,
+                        hooks=hooks,
+                        base=new_commit,
+                        operation=OPERATION,
+                        patches=remaining,
+                    )
                 except PatchConflict:
                     state["phase"] = CONFLICT
                     _write_state(root, project, state)
@@ -580,8 +610,7 @@ def _complete(tree: WorkTree, base: str, patches: list[Any]) -> bool:
         return False
     if not git.is_commit(tree.path, base):
         return False
-    if git.run(["merge-base", "--is-ancestor", base, "HEAD"], cwd=tree.path,
-               ok=(0, 1)).returncode:
+    if git.run(["merge-base", "--is-ancestor", base, "HEAD"], cwd=tree.path, ok=(0, 1)).returncode:
         return False
     try:
         verify_chain(tree, base, patches)
@@ -651,8 +680,10 @@ def _stage_resolution(tree: WorkTree, hooks: Hooks) -> None:
         else:
             git.run(["rm", "--quiet", "--cached", "--", rel], cwd=tree.path)
         staged.append(rel)
-    if not unmerged and git.run(["diff", "--cached", "--quiet"], cwd=tree.path,
-                                ok=(0, 1)).returncode == 0:
+    if (
+        not unmerged
+        and git.run(["diff", "--cached", "--quiet"], cwd=tree.path, ok=(0, 1)).returncode == 0
+    ):
         changed = git.zsplit(git.run(["diff", "--name-only", "-z"], cwd=tree.path).stdout)
         if changed:
             git.run(["add", "--update", "--", *changed], cwd=tree.path)
@@ -689,8 +720,12 @@ def _export(
             + f"); keep them with 'verda-patch new {project} NAME -c CATEGORY'"
         )
     synced = bool(getattr(outcome, "synced", not (untracked or missing)))
-    return _names(outcome.written), _names(outcome.unchanged), warnings, synced and not (
-        uncommitted)
+    return (
+        _names(outcome.written),
+        _names(outcome.unchanged),
+        warnings,
+        synced and not (uncommitted),
+    )
 
 
 def _reproduce(config: RepoConfig, project: str, hooks: Hooks) -> list[str]:
@@ -725,8 +760,10 @@ def _reproduce(config: RepoConfig, project: str, hooks: Hooks) -> list[str]:
         tree.reset_to(before)
     if synced:
         git.run(["update-ref", "refs/verda/synced", synced], cwd=tree.path)
-    return [f"{problem}; the work tree keeps your resolution at {before[:12]}: check "
-            f"'verda-patch export {project}' and 'git diff'"]
+    return [
+        f"{problem}; the work tree keeps your resolution at {before[:12]}: check "
+        f"'verda-patch export {project}' and 'git diff'"
+    ]
 
 
 def _names(items: Iterable[Any]) -> tuple[str, ...]:
@@ -766,7 +803,8 @@ def abort(config: RepoConfig, project: str) -> AbortResult:
     if missing:
         raise OperationFailed(
             f"the saved copy of {missing[0]} is gone; cannot restore",
-            file=saved, hint="restore the files from git ('git checkout -- patches base-commit')",
+            file=saved,
+            hint="restore the files from git ('git checkout -- patches base-commit')",
         )
 
     # the work tree first: the files are the contract, and they are restored last
@@ -780,8 +818,7 @@ def abort(config: RepoConfig, project: str) -> AbortResult:
         if tree.exists() and before.get("head") and tree.head() != before["head"]:
             tree.reset_to(str(before["head"]))
             if before.get("synced"):
-                git.run(["update-ref", "refs/verda/synced", str(before["synced"])],
-                        cwd=tree.path)
+                git.run(["update-ref", "refs/verda/synced", str(before["synced"])], cwd=tree.path)
             head = str(before["head"])
         elif tree.exists() and not before.get("existed"):
             shutil.rmtree(tree.path)
@@ -801,7 +838,8 @@ def abort(config: RepoConfig, project: str) -> AbortResult:
         data = (saved / rel).read_bytes()
         if hashlib.sha256(data).hexdigest() != digest:
             raise OperationFailed(
-                f"the saved copy of {rel} does not match what was saved", file=saved / rel,
+                f"the saved copy of {rel} does not match what was saved",
+                file=saved / rel,
                 hint="restore the files from git ('git checkout -- patches base-commit')",
             )
         if not target.is_file() or target.read_bytes() != data:

@@ -225,7 +225,9 @@ def _load_project(key: yaml.Node, value: yaml.Node, path: Path) -> Project:
     for required in ("upstream", "commit"):
         if required not in fields:
             raise ConfigError(
-                f"project '{name}' has no '{required}'", file=path, line=_line(key),
+                f"project '{name}' has no '{required}'",
+                file=path,
+                line=_line(key),
                 hint=f"add '{required}:' under '{name}:'",
             )
     problem = check_upstream(fields["upstream"])

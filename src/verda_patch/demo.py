@@ -130,24 +130,34 @@ def generate(root: Path) -> DemoRepos:
             hint="pass another directory: 'verda-patch demo DIR'",
         )
     up = _Repo(root / "upstream")
-    up.commit("Initial import of nova", {
-        "setup.cfg": "[metadata]\nname = nova\nsummary = Cloud computing fabric controller\n",
-        "requirements.txt": "oslo.config>=9.4.0\noslo.db>=15.0.0\nrequests>=2.25.1\n",
-        "nova/__init__.py": "",
-        "nova/api.py": _api(),
-        "nova/scheduler.py": _scheduler(),
-        "nova/quota.py": "DEFAULT_LIMITS = {'cores': 20, 'ram': 51200, 'instances': 10}\n",
-        "README.rst": "nova (demo)\n===========\n\nA tiny stand-in for OpenStack nova.\n",
-    }, change_id=False)
-    git.run(["tag", "-a", "-m", "nova 1.0.0", "1.0.0"], cwd=up.path,
-            env={"GIT_COMMITTER_DATE": f"@{EPOCH + 3600} +0000"})
+    up.commit(
+        "Initial import of nova",
+        {
+            "setup.cfg": "[metadata]\nname = nova\nsummary = Cloud computing fabric controller\n",
+            "requirements.txt": "oslo.config>=9.4.0\noslo.db>=15.0.0\nrequests>=2.25.1\n",
+            "nova/__init__.py": "",
+            "nova/api.py": _api(),
+            "nova/scheduler.py": _scheduler(),
+            "nova/quota.py": "DEFAULT_LIMITS = {'cores': 20, 'ram': 51200, 'instances': 10}\n",
+            "README.rst": "nova (demo)\n===========\n\nA tiny stand-in for OpenStack nova.\n",
+        },
+        change_id=False,
+    )
+    git.run(
+        ["tag", "-a", "-m", "nova 1.0.0", "1.0.0"],
+        cwd=up.path,
+        env={"GIT_COMMITTER_DATE": f"@{EPOCH + 3600} +0000"},
+    )
     base = git.out(["rev-parse", "HEAD"], cwd=up.path)
     git.run(["branch", "stable/1.x"], cwd=up.path)
 
     fix_delete = up.commit(
         "Fix delete_server leaving task_state set",
-        up.edit("nova/api.py", "    server['status'] = 'DELETED'\n",
-                "    server['status'] = 'DELETED'\n    server['task_state'] = None\n"),
+        up.edit(
+            "nova/api.py",
+            "    server['status'] = 'DELETED'\n",
+            "    server['status'] = 'DELETED'\n    server['task_state'] = None\n",
+        ),
         body="Closes-Bug: #2000001",
         author=1,
     )
@@ -158,14 +168,20 @@ def generate(root: Path) -> DemoRepos:
         author=2,
     )
     up.commit("Add instance tags API", {"nova/tags.py": "def tags(server):\n    return []\n"})
-    git.run(["tag", "-a", "-m", "nova 1.1.0", "1.1.0"], cwd=up.path,
-            env={"GIT_COMMITTER_DATE": f"@{EPOCH + 99 * 3600} +0000"})
+    git.run(
+        ["tag", "-a", "-m", "nova 1.1.0", "1.1.0"],
+        cwd=up.path,
+        env={"GIT_COMMITTER_DATE": f"@{EPOCH + 99 * 3600} +0000"},
+    )
     up.commit(
         "Bump oslo.db to 16.0.0",
         up.edit("requirements.txt", "oslo.db>=15.0.0", "oslo.db>=16.0.0"),
     )
-    git.run(["tag", "-a", "-m", "nova 2.0.0", "2.0.0"], cwd=up.path,
-            env={"GIT_COMMITTER_DATE": f"@{EPOCH + 199 * 3600} +0000"})
+    git.run(
+        ["tag", "-a", "-m", "nova 2.0.0", "2.0.0"],
+        cwd=up.path,
+        env={"GIT_COMMITTER_DATE": f"@{EPOCH + 199 * 3600} +0000"},
+    )
     # the stable branch gets the delete fix backported (cherry-pick -x)
     git.run(["checkout", "--quiet", "stable/1.x"], cwd=up.path)
     msg = git.out(["log", "-1", "--format=%B", fix_delete], cwd=up.path)
@@ -195,14 +211,15 @@ def generate(root: Path) -> DemoRepos:
         git.run(["cherry-pick", "--no-commit", sha], cwd=up.path)
         author = git.out(["log", "-1", "--format=%an <%ae>", sha], cwd=up.path)
         up.tick += 1
-        picks.append(
-            up._commit(f"{msg}\n(cherry picked from commit {sha})", AUTHORS.index(author))
-        )
+        picks.append(up._commit(f"{msg}\n(cherry picked from commit {sha})", AUTHORS.index(author)))
     general = up.commit(
         "Reject negative RAM in scheduler requests",
-        up.edit("nova/scheduler.py", "def select_host(hosts, request):\n",
-                "def select_host(hosts, request):\n    if request['ram'] < 0:\n"
-                "        raise ValueError('ram must not be negative')\n"),
+        up.edit(
+            "nova/scheduler.py",
+            "def select_host(hosts, request):\n",
+            "def select_host(hosts, request):\n    if request['ram'] < 0:\n"
+            "        raise ValueError('ram must not be negative')\n",
+        ),
         body="Proposed upstream; kept here until it merges.",
         author=0,
     )
@@ -210,18 +227,24 @@ def generate(root: Path) -> DemoRepos:
         "[quota] Count GPUs against the project quota",
         {
             **up.edit("nova/quota.py", "'instances': 10}", "'instances': 10, 'gpus': 0}"),
-            **up.edit("nova/api.py", "        raise ValueError('quota exceeded: cores')\n",
-                      "        raise ValueError('quota exceeded: cores')\n"
-                      "    if flavor.get('gpus', 0) > ctx.limits.get('gpus', 0):\n"
-                      "        raise ValueError('quota exceeded: gpus')\n"),
+            **up.edit(
+                "nova/api.py",
+                "        raise ValueError('quota exceeded: cores')\n",
+                "        raise ValueError('quota exceeded: cores')\n"
+                "    if flavor.get('gpus', 0) > ctx.limits.get('gpus', 0):\n"
+                "        raise ValueError('quota exceeded: gpus')\n",
+            ),
         },
         body="In-house: GPU flavors are billed separately and capped per project.",
         change_id=False,
     )
     acl = up.commit(
         "Check the in-house ACL service before creating servers",
-        up.edit("nova/api.py", "def create_server(ctx, flavor, image):\n",
-                "def create_server(ctx, flavor, image):\n    ctx.acl.require('server:create')\n"),
+        up.edit(
+            "nova/api.py",
+            "def create_server(ctx, flavor, image):\n",
+            "def create_server(ctx, flavor, image):\n    ctx.acl.require('server:create')\n",
+        ),
         change_id=False,
         author=2,
     )
@@ -253,7 +276,11 @@ def generate(root: Path) -> DemoRepos:
     git.run(
         ["commit", "--quiet", "--no-verify", "-m", "Demo patch repo for nova 1.0.0"],
         cwd=repo,
-        env={"GIT_AUTHOR_NAME": "verda-patch demo", "GIT_AUTHOR_EMAIL": "demo@example.org",
-             "GIT_AUTHOR_DATE": f"@{EPOCH} +0000", "GIT_COMMITTER_DATE": f"@{EPOCH} +0000"},
+        env={
+            "GIT_AUTHOR_NAME": "verda-patch demo",
+            "GIT_AUTHOR_EMAIL": "demo@example.org",
+            "GIT_AUTHOR_DATE": f"@{EPOCH} +0000",
+            "GIT_COMMITTER_DATE": f"@{EPOCH} +0000",
+        },
     )
     return DemoRepos(root=root, upstream=up.path, patch_repo=repo, base=base)

@@ -537,11 +537,7 @@ def _custom_drift(repo: Path, item: ChainCommit, custom: dict[str, Path]) -> tup
 
 def _check_file_name(file: str, categories: Sequence[str]) -> bool:
     category, _, name = file.partition("/")
-    return (
-        category in categories
-        and bool(_FILE_NAME_RE.match(name))
-        and is_patch_name(name)
-    )
+    return category in categories and bool(_FILE_NAME_RE.match(name)) and is_patch_name(name)
 
 
 def _reorder_series(text: str, desired: Sequence[str]) -> str:

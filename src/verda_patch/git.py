@@ -288,8 +288,16 @@ def streaming(
     proc = None
     try:
         with _signals_deferred() as got:
-            proc = popen(args, cwd=cwd, env=env, user_config=user_config,
-                         stdin=stdin, stdout=stdout, stderr=stderr, own_group=True)
+            proc = popen(
+                args,
+                cwd=cwd,
+                env=env,
+                user_config=user_config,
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+                own_group=True,
+            )
         if got:
             raise KeyboardInterrupt
         with proc:

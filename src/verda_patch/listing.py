@@ -41,6 +41,4 @@ def patch_json(patch: Patch) -> dict[str, Any]:
 
 def list_projects(config: RepoConfig, names: list[str]) -> list[ProjectListing]:
     store = Store(config)
-    return [
-        ProjectListing(config.project(name), tuple(store.load(name))) for name in names
-    ]
+    return [ProjectListing(config.project(name), tuple(store.load(name))) for name in names]

@@ -181,8 +181,9 @@ class Report:
 
     @property
     def kept_customs(self) -> tuple[Verdict, ...]:
-        return tuple(v for v in self.verdicts if v.status == MERGED and not v.removable(
-            self.include_customs))
+        return tuple(
+            v for v in self.verdicts if v.status == MERGED and not v.removable(self.include_customs)
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -240,10 +241,19 @@ def detect(
             line=proj.line,
             hint="give --against a branch, tag or commit id the upstream has",
         )
-    range_commits, verdicts = classify(mirror.path, proj.commit, target,
-                                       lambda: Store(config).load(project))
-    return Report(project, ref, target, proj.commit, range_commits, tuple(verdicts),
-                  include_customs=include_customs, default_ref=proj.branch)
+    range_commits, verdicts = classify(
+        mirror.path, proj.commit, target, lambda: Store(config).load(project)
+    )
+    return Report(
+        project,
+        ref,
+        target,
+        proj.commit,
+        range_commits,
+        tuple(verdicts),
+        include_customs=include_customs,
+        default_ref=proj.branch,
+    )
 
 
 def remove(config: RepoConfig, report: Report) -> Report:
@@ -268,16 +278,20 @@ def classify(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    with tempfile.TemporaryDirectory(prefix="verda-prune-") as tmp, \
-            ThreadPoolExecutor(max_workers=3) as pool:
+    with (
+        tempfile.TemporaryDirectory(prefix="verda-prune-") as tmp,
+        ThreadPoolExecutor(max_workers=3) as pool,
+    ):
         logged = pool.submit(_log, repo, [f"^{base}", target])
         patches = patches() if callable(patches) else patches
-        bare = [i for i, p in enumerate(patches)
-                if not p.cherry_picked_from and not _own_change_ids(p)]
+        bare = [
+            i for i, p in enumerate(patches) if not p.cherry_picked_from and not _own_change_ids(p)
+        ]
         index = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         made = pool.submit(git.run, ["read-tree", target], cwd=repo, env=index) if bare else None
         looked_up = pool.submit(
-            _lookup_cited, repo, [c for p in patches for c in p.cherry_picked_from])
+            _lookup_cited, repo, [c for p in patches for c in p.cherry_picked_from]
+        )
         upstream = _RangeIndex(logged.result())
         applied = None
         if made is not None:
@@ -285,8 +299,7 @@ def classify(
             # ignores its result, and this runs while diff-tree and patch-id do
             made.result()
             touched = frozenset(p for c in upstream.commits.values() for p in c.paths)
-            applied = pool.submit(_reverse_apply, repo, index, [patches[i] for i in bare],
-                                  touched)
+            applied = pool.submit(_reverse_apply, repo, index, [patches[i] for i in bare], touched)
         cited = looked_up.result()
         range_commits, verdicts, needs_apply = _judge(repo, upstream, cited, patches)
         if needs_apply and applied is not None:
@@ -316,12 +329,21 @@ def _judge(
             # the file set of each missing change's own commit)
             wanted.update(dict.fromkeys(upstream.by_paths.get(_patch_key(plan.patch), ())))
             if len(plan.found) > 1:
-                halves.update(dict.fromkeys(
-                    sha for o in plan.found if not o.present for sha in o.commits
-                    if sha in cited and not cited[sha].merge))
+                halves.update(
+                    dict.fromkeys(
+                        sha
+                        for o in plan.found
+                        if not o.present
+                        for sha in o.commits
+                        if sha in cited and not cited[sha].merge
+                    )
+                )
     if halves:
-        for commit in _log(repo, ["--no-walk=unsorted", "--stdin"],
-                           stdin="".join(f"{s}\n" for s in halves).encode()):
+        for commit in _log(
+            repo,
+            ["--no-walk=unsorted", "--stdin"],
+            stdin="".join(f"{s}\n" for s in halves).encode(),
+        ):
             cited[commit.sha] = commit
             if commit.paths in upstream.by_paths:
                 wanted[commit.sha] = None
@@ -341,9 +363,16 @@ def _judge(
         found = plan.found
         if plan.origins and not plan.all_found:
             found = [
-                _by_patch_id(o, cited, commit_pid, range_by_pid, upstream,
-                             own_pid if len(found) == 1 else None)
-                if not o.present else o
+                _by_patch_id(
+                    o,
+                    cited,
+                    commit_pid,
+                    range_by_pid,
+                    upstream,
+                    own_pid if len(found) == 1 else None,
+                )
+                if not o.present
+                else o
                 for o in found
             ]
         if not plan.origins:
@@ -488,8 +517,11 @@ def _lookup_cited(repo: Path, cited: list[str]) -> dict[str, UpstreamCommit]:
     names = list(dict.fromkeys(cited))
     if not names:
         return {}
-    data = git.run(["cat-file", "--batch"], cwd=repo,
-                   input="".join(f"{n}^{{commit}}\n" for n in names).encode()).stdout
+    data = git.run(
+        ["cat-file", "--batch"],
+        cwd=repo,
+        input="".join(f"{n}^{{commit}}\n" for n in names).encode(),
+    ).stdout
     out: dict[str, UpstreamCommit] = {}
     at = 0
     for name in names:
@@ -502,10 +534,12 @@ def _lookup_cited(repo: Path, cited: list[str]) -> dict[str, UpstreamCommit]:
         raw = data[at : at + size]
         at += size + 1
         head, _, body = raw.partition(b"\n\n")
-        parents = " ".join(line[7:].decode("ascii") for line in head.split(b"\n")
-                           if line.startswith(b"parent "))
-        commit = _parse_commit(header[0].decode("ascii"), parents,
-                               body.decode("utf-8", "surrogateescape"), ())
+        parents = " ".join(
+            line[7:].decode("ascii") for line in head.split(b"\n") if line.startswith(b"parent ")
+        )
+        commit = _parse_commit(
+            header[0].decode("ascii"), parents, body.decode("utf-8", "surrogateescape"), ()
+        )
         out[name] = out[commit.sha] = commit
     return out
 
@@ -640,8 +674,18 @@ def _diffs(repo: Path, shas: list[str]) -> dict[str, bytes]:
         return {}
     # -M and --binary: what format-patch does, so an unchanged pick has the same patch-id
     data = git.run(
-        ["diff-tree", "--stdin", "-r", "-p", "-M", "--binary", "--no-color", "--no-ext-diff",
-         "--no-textconv", "--no-relative"],
+        [
+            "diff-tree",
+            "--stdin",
+            "-r",
+            "-p",
+            "-M",
+            "--binary",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-relative",
+        ],
         cwd=repo,
         input="".join(f"{s}\n" for s in todo).encode(),
     ).stdout
@@ -709,8 +753,15 @@ def _changed_lines(patch: Patch, upstream: list[bytes]) -> ChangedLines:
 
 
 def _absent(patch: Patch, origins: Sequence[Origin] = (), missing: Sequence[str] = ()) -> Verdict:
-    return Verdict(patch.file, patch.category, patch.subject, ABSENT, None,
-                   origins=tuple(origins), missing=tuple(missing))
+    return Verdict(
+        patch.file,
+        patch.category,
+        patch.subject,
+        ABSENT,
+        None,
+        origins=tuple(origins),
+        missing=tuple(missing),
+    )
 
 
 def _customs_warning(patch: Patch, status: str) -> str | None:
@@ -734,8 +785,11 @@ def _verdict(
     status = MERGED if not missing else PARTIAL
     match = max((o.match for o in present if o.match), key=MATCH_KINDS.index)
     evidence = upstream.ordered(s for o in present for s in o.upstream)
-    identical = status == MERGED and bool(own_pid) and len(present) == 1 and any(
-        commit_pid.get(s) == own_pid for s in evidence
+    identical = (
+        status == MERGED
+        and bool(own_pid)
+        and len(present) == 1
+        and any(commit_pid.get(s) == own_pid for s in evidence)
     )
     changed = None
     if status == MERGED and not identical:
@@ -745,11 +799,21 @@ def _verdict(
         for o in present:
             candidates = [s for s in o.upstream if s in diffs]
             if candidates:
-                chosen.append(min(candidates, key=lambda s: sum(
-                    ((ours - _changed(diffs[s])) + (_changed(diffs[s]) - ours)).values())))
+                chosen.append(
+                    min(
+                        candidates,
+                        key=lambda s: sum(
+                            ((ours - _changed(diffs[s])) + (_changed(diffs[s]) - ours)).values()
+                        ),
+                    )
+                )
         changed = _changed_lines(patch, [diffs[s] for s in chosen])
     return Verdict(
-        patch.file, patch.category, patch.subject, status, match,
+        patch.file,
+        patch.category,
+        patch.subject,
+        status,
+        match,
         upstream=tuple(upstream.commits[s] for s in evidence if s in upstream.commits),
         identical=identical,
         origins=tuple(origins),
@@ -764,7 +828,11 @@ def _applied_verdict(patch: Patch, ok_files: list[str], failed: list[str]) -> Ve
         return _absent(patch)
     status = PARTIAL if failed else MERGED
     return Verdict(
-        patch.file, patch.category, patch.subject, status, REVERSE_APPLY,
+        patch.file,
+        patch.category,
+        patch.subject,
+        status,
+        REVERSE_APPLY,
         missing=tuple(failed),
         warning=_customs_warning(patch, status),
     )
@@ -804,8 +872,13 @@ def _reverse_apply(
     ]
 
     def check(diff: bytes) -> tuple[int, str]:
-        res = git.run(["apply", "--cached", "-R", "--check", "-"], cwd=repo, env=index,
-                      input=diff, ok=(0, 1, 128))
+        res = git.run(
+            ["apply", "--cached", "-R", "--check", "-"],
+            cwd=repo,
+            env=index,
+            input=diff,
+            ok=(0, 1, 128),
+        )
         return res.returncode, res.err
 
     passed: set[tuple[int, int]] = set()
@@ -851,8 +924,9 @@ def _check_batch(
     """
     if not pieces:
         return set()
-    code, err = check(b"".join(p.diff if p.diff.endswith(b"\n") else p.diff + b"\n"
-                               for p in pieces))
+    code, err = check(
+        b"".join(p.diff if p.diff.endswith(b"\n") else p.diff + b"\n" for p in pieces)
+    )
     if code == 0:
         return {p.key for p in pieces}
     if len(pieces) == 1:
@@ -860,8 +934,11 @@ def _check_batch(
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
 
     def named(piece: _Piece) -> bool:
-        return any(line.startswith((f"error: {x}:", f"error: patch failed: {x}:"))
-                   for x in piece.paths for line in errors)
+        return any(
+            line.startswith((f"error: {x}:", f"error: patch failed: {x}:"))
+            for x in piece.paths
+            for line in errors
+        )
 
     rest = [p for p in pieces if not named(p)]
     if code == 1 and len(rest) < len(pieces):

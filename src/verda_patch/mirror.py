@@ -70,8 +70,9 @@ class Mirror:
         location = project.upstream_location(config.root)
         problem = check_upstream(location)
         if problem:
-            raise UpstreamError(f"{project.name}.{problem}", file=config.root / "base-commit",
-                                line=project.line)
+            raise UpstreamError(
+                f"{project.name}.{problem}", file=config.root / "base-commit", line=project.line
+            )
         root = cache_root()
         return cls(location, root / f"{key(location)}.git", notify, progress)
 
@@ -170,8 +171,14 @@ class Mirror:
             # it copies (hardlinks) objects instead of repacking them, which
             # also copes with a local upstream that lacks a few blobs
             self._transfer(
-                ["clone", "--bare", "--progress" if self.progress else "--quiet",
-                 "--end-of-options", self.location, str(tmp)],
+                [
+                    "clone",
+                    "--bare",
+                    "--progress" if self.progress else "--quiet",
+                    "--end-of-options",
+                    self.location,
+                    str(tmp),
+                ],
                 cwd=self.path.parent,
             )
             for setting in (
@@ -198,8 +205,13 @@ class Mirror:
             self._run_fetch(self.path, still, ok_missing=True)
 
     def _run_fetch(self, repo: Path, commits: tuple[str, ...], ok_missing: bool = False) -> None:
-        args = ["fetch", "--quiet" if not self.progress else "--progress", "--prune",
-                "--no-write-fetch-head", "origin"]
+        args = [
+            "fetch",
+            "--quiet" if not self.progress else "--progress",
+            "--prune",
+            "--no-write-fetch-head",
+            "origin",
+        ]
         if commits:
             args = ["fetch", "--quiet", "--no-write-fetch-head", "origin", *commits]
         self._transfer(args, cwd=repo, ok_missing=ok_missing)
@@ -214,8 +226,9 @@ class Mirror:
                 hint="fix 'upstream:' in base-commit, or clone the upstream there",
             )
         stderr = bytearray()
-        with git.streaming(args, cwd=cwd, user_config=True, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL) as proc:
+        with git.streaming(
+            args, cwd=cwd, user_config=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+        ) as proc:
             assert proc.stderr is not None
             while chunk := proc.stderr.read1(4096):  # type: ignore[attr-defined]
                 stderr += chunk

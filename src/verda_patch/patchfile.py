@@ -48,8 +48,15 @@ _SPACE = " \t\n\r"
 _BSPACE = b" \t\n\r"
 _UTF8_NAMES = {"utf-8", "utf8"}
 _C_ESCAPES = {
-    ord("a"): 7, ord("b"): 8, ord("t"): 9, ord("n"): 10, ord("v"): 11,
-    ord("f"): 12, ord("r"): 13, ord('"'): 34, ord("\\"): 92,
+    ord("a"): 7,
+    ord("b"): 8,
+    ord("t"): 9,
+    ord("n"): 10,
+    ord("v"): 11,
+    ord("f"): 12,
+    ord("r"): 13,
+    ord('"'): 34,
+    ord("\\"): 92,
 }
 
 
@@ -225,7 +232,7 @@ def _decode_header(raw: bytes, what: str, source: Path) -> bytes:
         kind = raw[cp + 1 : cp + 2].lower() if cp >= 0 else b""
         if cp < 0 or raw[cp + 2 : cp + 3] != b"?" or end < 0 or kind not in (b"b", b"q"):
             raise PatchError(
-                f"{what}: header has a malformed RFC 2047 word at {raw[ep:ep + 20]!r}",
+                f"{what}: header has a malformed RFC 2047 word at {raw[ep : ep + 20]!r}",
                 file=source,
                 hint="git am refuses it too; encode the header or remove the '=?'",
             )
@@ -382,11 +389,7 @@ def _is_diff_start(lines: list[bytes], i: int) -> bool:
     line = lines[i]
     if line.startswith((b"diff --git ", b"diff -", b"Index: ")):
         return True
-    return (
-        line.startswith(b"--- ")
-        and i + 1 < len(lines)
-        and lines[i + 1].startswith(b"+++ ")
-    )
+    return line.startswith(b"--- ") and i + 1 < len(lines) and lines[i + 1].startswith(b"+++ ")
 
 
 def subject_from_filename(name: str) -> str:
@@ -744,9 +747,21 @@ def _binary(lines: list[bytes], i: int, source: Path) -> int:
 _GIT_HEADERS = tuple(
     (prefix.encode(), prefix.strip())
     for prefix in (
-        "old mode ", "new mode ", "deleted file mode ", "new file mode ",
-        "rename from ", "rename to ", "rename old ", "rename new ", "copy from ", "copy to ",
-        "similarity index ", "dissimilarity index ", "index ", "--- ", "+++ ",
+        "old mode ",
+        "new mode ",
+        "deleted file mode ",
+        "new file mode ",
+        "rename from ",
+        "rename to ",
+        "rename old ",
+        "rename new ",
+        "copy from ",
+        "copy to ",
+        "similarity index ",
+        "dissimilarity index ",
+        "index ",
+        "--- ",
+        "+++ ",
     )
 )
 
@@ -793,9 +808,11 @@ def _git_section(lines: list[bytes], i: int, source: Path) -> tuple[FileChange |
     if "+++" in meta:
         new_name = _line_name(b"+++ " + meta["+++"], 4)
     status = "modified"
-    for kind, old_key, new_key in (("renamed", "rename from", "rename to"),
-                                   ("renamed", "rename old", "rename new"),
-                                   ("copied", "copy from", "copy to")):
+    for kind, old_key, new_key in (
+        ("renamed", "rename from", "rename to"),
+        ("renamed", "rename old", "rename new"),
+        ("copied", "copy from", "copy to"),
+    ):
         if old_key in meta or new_key in meta:
             status = kind
         if old_key in meta:
@@ -809,9 +826,7 @@ def _git_section(lines: list[bytes], i: int, source: Path) -> tuple[FileChange |
     old_path, new_path = _path(old_name, old_strip), _path(new_name, new_strip)
     path = old_path if status == "deleted" else new_path
     if not path:
-        raise PatchError(
-            "cannot tell which file this diff changes", file=source, line=header_line
-        )
+        raise PatchError("cannot tell which file this diff changes", file=source, line=header_line)
     modes = meta.get("index", b"").split(b" ")
     index_mode = modes[1].decode("ascii", "replace") if len(modes) > 1 else None
     return (

@@ -70,7 +70,8 @@ def _repo_head(root: Path) -> str:
     res = git.run(["rev-parse", "--show-toplevel"], cwd=root, ok=(0, 128))
     if res.returncode:
         raise UserError(
-            f"{root} is not a git repository", hint="tags live in the patch repo's git history; "
+            f"{root} is not a git repository",
+            hint="tags live in the patch repo's git history; "
             "run 'git init' and commit the patch repo first",
         )
     head = git.resolve(root, "HEAD")
@@ -82,8 +83,16 @@ def _repo_head(root: Path) -> str:
 def refuse_if_dirty(root: Path) -> None:
     """Exit 1 when the patch repo has uncommitted changes or untracked files."""
     res = git.run(
-        ["status", "--porcelain", "-z", "--untracked-files=all", "--ignore-submodules",
-         "--", ".", ":(exclude).verda"],  # our own work trees and state, even if not ignored
+        [
+            "status",
+            "--porcelain",
+            "-z",
+            "--untracked-files=all",
+            "--ignore-submodules",
+            "--",
+            ".",
+            ":(exclude).verda",
+        ],  # our own work trees and state, even if not ignored
         cwd=root,
     )
     changed = [entry[3:] for entry in git.zsplit(res.stdout) if len(entry) > 3]
@@ -107,17 +116,20 @@ def check_pattern(pattern: str, settings_file: Path) -> None:
     try:
         fields = _pattern_fields(pattern)
     except ValueError as exc:
-        raise ConfigError(f"tag_pattern {pattern!r} does not parse: {exc}",
-                          file=settings_file) from None
+        raise ConfigError(
+            f"tag_pattern {pattern!r} does not parse: {exc}", file=settings_file
+        ) from None
     unknown = fields - _FIELDS
     if unknown:
         raise ConfigError(
-            f"tag_pattern uses unknown field {{{sorted(unknown)[0]}}}", file=settings_file,
+            f"tag_pattern uses unknown field {{{sorted(unknown)[0]}}}",
+            file=settings_file,
             hint="fields: {project}, {ref}, {commit}, {n}",
         )
     if "n" not in fields:
         raise ConfigError(
-            "tag_pattern must contain {n} (the release number)", file=settings_file,
+            "tag_pattern must contain {n} (the release number)",
+            file=settings_file,
             hint="e.g. '{project}-{ref}-verda.{n}'",
         )
 
@@ -160,8 +172,13 @@ def _files(config: RepoConfig, project: str) -> tuple[list[TaggedFile], list[Tag
 
 
 def _message(
-    project: str, upstream: str, base: str, ref: str, describe: str | None,
-    patches: list[TaggedFile], others: list[TaggedFile],
+    project: str,
+    upstream: str,
+    base: str,
+    ref: str,
+    describe: str | None,
+    patches: list[TaggedFile],
+    others: list[TaggedFile],
 ) -> str:
     lines = [
         f"{project} {ref} + {len(patches)} patches",
@@ -216,18 +233,37 @@ def tag(
     if check.returncode or name.startswith("-"):
         raise ConfigError(
             f"tag_pattern gives {name!r}, which is not a valid tag name",
-            file=root / SETTINGS_FILE, hint="change tag_pattern, or the project's 'ref:'",
+            file=root / SETTINGS_FILE,
+            hint="change tag_pattern, or the project's 'ref:'",
         )
     patches, others = _files(config, project)
     message = _message(project, proj.upstream, proj.commit, ref, described, patches, others)
     if not dry_run:
         git.run(
-            ["tag", "--annotate", "--no-sign", "--cleanup=verbatim", "--file=-",
-             "--end-of-options", name, target],
-            cwd=root, input=message.encode("utf-8"), env=_tagger(root),
+            [
+                "tag",
+                "--annotate",
+                "--no-sign",
+                "--cleanup=verbatim",
+                "--file=-",
+                "--end-of-options",
+                name,
+                target,
+            ],
+            cwd=root,
+            input=message.encode("utf-8"),
+            env=_tagger(root),
         )
     return TagResult(
-        project=project, name=name, target=target, upstream=proj.upstream, base=proj.commit,
-        ref=ref, describe=described, patches=tuple(patches), files=tuple(others),
-        message=message, created=not dry_run,
+        project=project,
+        name=name,
+        target=target,
+        upstream=proj.upstream,
+        base=proj.commit,
+        ref=ref,
+        describe=described,
+        patches=tuple(patches),
+        files=tuple(others),
+        message=message,
+        created=not dry_run,
     )

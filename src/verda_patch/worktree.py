@@ -154,9 +154,13 @@ class WorkTree:
         synced = self.synced()
         if head is None or synced == head:
             return []
-        if synced and git.run(
-            ["merge-base", "--is-ancestor", synced, head], cwd=self.path, ok=(0, 1)
-        ).returncode == 0:
+        if (
+            synced
+            and git.run(
+                ["merge-base", "--is-ancestor", synced, head], cwd=self.path, ok=(0, 1)
+            ).returncode
+            == 0
+        ):
             return self.commits(synced, head)
         if not git.is_commit(self.path, base):
             return []

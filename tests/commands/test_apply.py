@@ -18,10 +18,12 @@ from tests.builders import git, side_commit, write_series
 def repo(make_upstream, make_patch_repo):
     up = make_upstream()
     base = up.rev("1.0.0")
-    a = side_commit(up, base, "Raise core quota", {
-        "sample/quota.py": "LIMITS = {'cores': 40, 'ram': 51200}\n"})
-    clash = side_commit(up, base, "Lower core quota", {
-        "sample/quota.py": "LIMITS = {'cores': 8, 'ram': 51200}\n"})
+    a = side_commit(
+        up, base, "Raise core quota", {"sample/quota.py": "LIMITS = {'cores': 40, 'ram': 51200}\n"}
+    )
+    clash = side_commit(
+        up, base, "Lower core quota", {"sample/quota.py": "LIMITS = {'cores': 8, 'ram': 51200}\n"}
+    )
     repo = make_patch_repo()
     repo.set_base("sample", up, base, ref="1.0.0")
     write_series(repo, up, "sample", "customs", [a])

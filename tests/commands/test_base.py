@@ -56,7 +56,8 @@ def test_set_keeps_comments_and_other_projects(scenario):
     after = (s.root / "base-commit").read_text()
     assert after == before.replace(s.old, s.new).replace("ref: 1.0.0 ", "ref: 2.0.0 ")
     assert {k: v for k, v in s.snapshot().items() if k != "base-commit"} == {
-        k: v for k, v in patches.items() if k != "base-commit"}
+        k: v for k, v in patches.items() if k != "base-commit"
+    }
     doc = json.loads(_run(s, "--json", "base", "set", PROJECT, s.old[:12]).stdout)
     assert (doc["commit"], doc["ref"], doc["kind"]) == (s.old, None, "commit")
     assert "ref:" not in (s.root / "base-commit").read_text().split("sample:")[1]
@@ -159,13 +160,23 @@ def test_bump_json_when_done(scenario):
     assert doc["status"] == "done"
     assert doc["from"] == {"commit": s.old, "ref": "1.0.0"}
     assert doc["to"] == {"commit": s.new, "ref": "2.0.0"}
-    assert doc["summary"] == {"pruned": 2, "pruned_identical": 1, "pruned_modified": 1,
-                              "refreshed": 1, "unchanged": 2, "partial": 1,
-                              "dropped": 0}
+    assert doc["summary"] == {
+        "pruned": 2,
+        "pruned_identical": 1,
+        "pruned_modified": 1,
+        "refreshed": 1,
+        "unchanged": 2,
+        "partial": 1,
+        "dropped": 0,
+    }
     assert [p["file"] for p in doc["pruned"]] == [FILES["A"], FILES["B"]]
     assert doc["pruned"][0]["match"] and doc["pruned"][0]["upstream"]
-    assert {r["name"] for r in doc["requirements"]} == {"oslo-config", "oslo-db", "python",
-                                                       "stestr"}
+    assert {r["name"] for r in doc["requirements"]} == {
+        "oslo-config",
+        "oslo-db",
+        "python",
+        "stestr",
+    }
     assert all(p["removed"] for p in doc["prune"]["patches"] if p["status"] == "merged")
 
 

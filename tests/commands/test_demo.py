@@ -19,7 +19,12 @@ def test_demo_builds_and_applies_offline(tmp_path, monkeypatch):
     listing = CliRunner().invoke(cli, ["--repo", str(repo), "--json", "list", "nova"])
     patches = json.loads(listing.stdout)["projects"][0]["patches"]
     assert [p["category"] for p in patches] == [
-        "cherry-pick", "cherry-pick", "general", "customs", "customs"]
+        "cherry-pick",
+        "cherry-pick",
+        "general",
+        "customs",
+        "customs",
+    ]
     assert patches[0]["cherry_picked_from"]
     tree = repo / ".verda/work/nova"
     assert git(tree, "log", "-1", "--format=%s") == "Add custom-source/nova"

@@ -53,8 +53,9 @@ def test_fresh_repo_is_usable_right_away(tmp_path: Path) -> None:
     root = tmp_path / "r"
     init(root)
     assert "nova:" in (root / "base-commit").read_text()  # the commented example
-    listed = CliRunner().invoke(cli, ["--repo", str(root), "--json", "list"],
-                                catch_exceptions=False)
+    listed = CliRunner().invoke(
+        cli, ["--repo", str(root), "--json", "list"], catch_exceptions=False
+    )
     assert listed.exit_code == 0 and json.loads(listed.stdout) == {"projects": []}
 
 
@@ -102,8 +103,9 @@ def test_existing_files_are_kept_even_when_they_are_odd(tmp_path: Path) -> None:
     assert (root / ".gitignore").is_symlink() and not (tmp_path / "nowhere").exists()
 
 
-@pytest.mark.parametrize(("existing", "appended"), [("*.pyc\n", True), ("*.pyc", True),
-                                                     ("*.pyc\n.verda/\n", False)])
+@pytest.mark.parametrize(
+    ("existing", "appended"), [("*.pyc\n", True), ("*.pyc", True), ("*.pyc\n.verda/\n", False)]
+)
 def test_gitignore_gets_verda_added_once(tmp_path: Path, existing: str, appended: bool) -> None:
     root = tmp_path / "r"
     root.mkdir()
@@ -120,9 +122,20 @@ def test_git_init_only_when_not_in_a_repo(tmp_path: Path) -> None:
     root = tmp_path / "r"
     root.mkdir()
     git(root, "init", "-q")
-    git(root, "commit", "-q", "--allow-empty", "-m", "mine",
-        env={"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b", "GIT_COMMITTER_NAME": "a",
-             "GIT_COMMITTER_EMAIL": "a@b"})
+    git(
+        root,
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "mine",
+        env={
+            "GIT_AUTHOR_NAME": "a",
+            "GIT_AUTHOR_EMAIL": "a@b",
+            "GIT_COMMITTER_NAME": "a",
+            "GIT_COMMITTER_EMAIL": "a@b",
+        },
+    )
     head = git(root, "rev-parse", "HEAD")
     doc = json.loads(init(root, "--json").stdout)
     assert doc["git_initialized"] is False
@@ -139,8 +152,9 @@ def test_no_nested_repo_inside_an_existing_one(tmp_path: Path) -> None:
     assert not (root / ".git").exists()
 
 
-def test_init_defaults_to_the_current_directory(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_init_defaults_to_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["init"], catch_exceptions=False)
     assert result.exit_code == 0

@@ -16,8 +16,16 @@ from verda_patch.cli import cli
 # docs/reference/json-output.md and pinned here so adding one is deliberate
 PROJECT_KEYS = {"project", "base", "patches"}
 BASE_KEYS = {"upstream", "commit", "ref", "branch"}
-PATCH_KEYS = {"file", "category", "subject", "author", "date", "change_id",
-              "cherry_picked_from", "files"}
+PATCH_KEYS = {
+    "file",
+    "category",
+    "subject",
+    "author",
+    "date",
+    "change_id",
+    "cherry_picked_from",
+    "files",
+}
 PATCH_EXTRA_KEYS = {"change_ids"}
 ISO_8601 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
 
@@ -27,25 +35,50 @@ def scene(make_upstream, make_patch_repo):
     """nova with a cherry-pick, two general fixes (series order) and a custom plain diff."""
     up: Upstream = make_upstream("nova-upstream")
     base = up.rev("1.0.0")
-    upstream_fix = up.commit("Fix the weigher", {"sample/scheduler.py": "def weigh(h):\n    return 0\n"})
-    picked = side_commit(up, base, "Fix the weigher", {"sample/scheduler.py": "def weigh(h):\n"
-                                                       "    return 0\n"},
-                         trailers=(f"(cherry picked from commit {upstream_fix})",))
-    second = side_commit(up, base, "[doc] Explain quotas", {"README.rst": "Quotas.\n"},
-                         author="Jörg Müller <joerg@example.org>")
-    first = side_commit(up, base, "Raise the core quota", {"sample/quota.py":
-                                                           "LIMITS = {'cores': 40}\n"})
+    upstream_fix = up.commit(
+        "Fix the weigher", {"sample/scheduler.py": "def weigh(h):\n    return 0\n"}
+    )
+    picked = side_commit(
+        up,
+        base,
+        "Fix the weigher",
+        {"sample/scheduler.py": "def weigh(h):\n    return 0\n"},
+        trailers=(f"(cherry picked from commit {upstream_fix})",),
+    )
+    second = side_commit(
+        up,
+        base,
+        "[doc] Explain quotas",
+        {"README.rst": "Quotas.\n"},
+        author="Jörg Müller <joerg@example.org>",
+    )
+    first = side_commit(
+        up, base, "Raise the core quota", {"sample/quota.py": "LIMITS = {'cores': 40}\n"}
+    )
     repo: PatchRepo = make_patch_repo("repo")
     repo.set_base("nova", up, base, ref="1.0.0", branch="stable/1.0")
     repo.set_base("glance", "/srv/glance", "a" * 40)
     write_series(repo, up, "nova", "cherry-pick", [picked])
     names = write_series(repo, up, "nova", "general", [second, first])
     repo.series("nova", "general", ["# first the quota, then its docs", names[1], names[0]])
-    repo.add_patch("nova", "customs", "0001-local_branding.diff",
-                   "diff --git a/README.rst b/README.rst\n--- a/README.rst\n+++ b/README.rst\n"
-                   "@@ -1,2 +1,2 @@\n-Sample\n+Verda Sample\n ======\n")
-    return up, repo, {"picked": picked, "upstream_fix": upstream_fix, "second": second,
-                      "first": first, "base": base}
+    repo.add_patch(
+        "nova",
+        "customs",
+        "0001-local_branding.diff",
+        "diff --git a/README.rst b/README.rst\n--- a/README.rst\n+++ b/README.rst\n"
+        "@@ -1,2 +1,2 @@\n-Sample\n+Verda Sample\n ======\n",
+    )
+    return (
+        up,
+        repo,
+        {
+            "picked": picked,
+            "upstream_fix": upstream_fix,
+            "second": second,
+            "first": first,
+            "base": base,
+        },
+    )
 
 
 SUBJECTS = ["Fix the weigher", "Raise the core quota", "[doc] Explain quotas", "local branding"]
@@ -60,8 +93,12 @@ def test_json_has_exactly_the_spec_shape(scene) -> None:
     project = doc["projects"][0]
     assert set(project) == PROJECT_KEYS
     assert project["project"] == "nova"
-    assert project["base"] == {"upstream": str(up.path), "commit": shas["base"], "ref": "1.0.0",
-                               "branch": "stable/1.0"}
+    assert project["base"] == {
+        "upstream": str(up.path),
+        "commit": shas["base"],
+        "ref": "1.0.0",
+        "branch": "stable/1.0",
+    }
     for patch in project["patches"]:
         assert set(patch) == PATCH_KEYS | PATCH_EXTRA_KEYS
         assert isinstance(patch["file"], str) and patch["file"].startswith(patch["category"] + "/")
@@ -88,8 +125,12 @@ def test_json_values_come_from_the_patches_in_apply_order(scene) -> None:
     assert picked["change_id"] == change_id("Fix the weigher")
     assert picked["files"] == ["sample/scheduler.py"]
     assert docs["author"] == "Jörg Müller <joerg@example.org>"
-    assert docs["change_id"] == git(up.path, "log", "-1", "--format=%(trailers:key=Change-Id,"
-                                    "valueonly)", shas["second"]).strip()
+    assert (
+        docs["change_id"]
+        == git(
+            up.path, "log", "-1", "--format=%(trailers:key=Change-Id,valueonly)", shas["second"]
+        ).strip()
+    )
     when = git(up.path, "log", "-1", "--format=%aI", shas["first"])
     assert quota["date"] == when.replace("Z", "+00:00")
     assert (plain["author"], plain["date"], plain["change_id"]) == (None, None, None)
@@ -99,8 +140,10 @@ def test_json_values_come_from_the_patches_in_apply_order(scene) -> None:
 def test_list_without_project_lists_every_project_in_base_commit_order(scene) -> None:
     _, repo, _ = scene
     doc = json.loads(repo.run("--json", "list").stdout)
-    assert [(p["project"], len(p["patches"])) for p in doc["projects"]] == [("nova", 4),
-                                                                            ("glance", 0)]
+    assert [(p["project"], len(p["patches"])) for p in doc["projects"]] == [
+        ("nova", 4),
+        ("glance", 0),
+    ]
 
 
 def test_table_shows_subjects_in_apply_order(scene) -> None:

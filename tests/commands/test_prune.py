@@ -25,8 +25,11 @@ def _files(repo: PatchRepo) -> set[str]:
 
 
 def _merged(target: str, customs: bool = False) -> set[str]:
-    return {f for f, (status, _, _) in EXPECTED[target].items()
-            if status == "merged" and (customs or not f.startswith(CUS))}
+    return {
+        f
+        for f, (status, _, _) in EXPECTED[target].items()
+        if status == "merged" and (customs or not f.startswith(CUS))
+    }
 
 
 def test_dry_run_prints_a_table_and_deletes_nothing(scenario: Scenario) -> None:  # noqa: F811
@@ -61,8 +64,7 @@ def test_json_has_the_spec_shape(scenario: Scenario) -> None:  # noqa: F811
         assert record["removed"] is False
         expected = EXPECTED["1.0.2"][record["file"]]
         assert (record["status"], record["match"], record["identical"]) == expected
-    assert doc["summary"] == {"merged": 8, "partial": 2, "absent": 2, "removable": 7,
-                              "removed": 0}
+    assert doc["summary"] == {"merged": 8, "partial": 2, "absent": 2, "removable": 7, "removed": 0}
 
 
 def test_json_flag_after_the_command(scenario: Scenario) -> None:  # noqa: F811
@@ -82,7 +84,8 @@ def test_yes_removes_exactly_the_merged_set(scenario: Scenario) -> None:  # noqa
     assert "7 patch files removed" in result.stdout
     folder = scenario.repo.path / "patches" / PROJECT
     assert (folder / "cherry-pick" / "series").read_text() == (
-        "# backports\n0003-Fix-f2_1.patch\n0004-Fix-f3_1-and-f4_1.patch\n")
+        "# backports\n0003-Fix-f2_1.patch\n0004-Fix-f3_1-and-f4_1.patch\n"
+    )
     assert (folder / "general" / "series").read_text() == "0004-Fix-f0_20-and-f7_20.patch\n"
     # partial and customs stay; a second run finds nothing more to remove
     again = scenario.repo.run("--json", "prune", PROJECT, "--yes")

@@ -10,10 +10,17 @@ from verda_patch.cli import PROJECT, App, pass_app
 @click.command()
 @click.argument("projects", type=PROJECT, nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Apply every project of base-commit.")
-@click.option("--force", is_flag=True,
-              help="Rebuild over unsaved work; the old tree is saved under refs/verda/backup/.")
-@click.option("--continue", "continue_", is_flag=True,
-              help="Resume after resolving the conflict a patch stopped at.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Rebuild over unsaved work; the old tree is saved under refs/verda/backup/.",
+)
+@click.option(
+    "--continue",
+    "continue_",
+    is_flag=True,
+    help="Resume after resolving the conflict a patch stopped at.",
+)
 @click.option("--abort", is_flag=True, help="Undo a stopped apply: back to the tree before it.")
 @pass_app
 def apply(
@@ -36,9 +43,7 @@ def apply(
         raise UserError("give project names or --all, not both")
     names = list(app.config.projects) if all_ else app.projects(projects)
     if not names:
-        raise UserError(
-            "no project given", hint="name one (see 'verda-patch list') or use --all"
-        )
+        raise UserError("no project given", hint="name one (see 'verda-patch list') or use --all")
     if (continue_ or abort) and len(names) != 1:
         raise UserError("--continue and --abort take exactly one project")
 

@@ -21,8 +21,9 @@ def base() -> None:
 
 @base.command("show")
 @click.argument("project", type=PROJECT)
-@click.option("--no-fetch", is_flag=True,
-              help="Use the cached mirror as it is (the branch tip may be stale).")
+@click.option(
+    "--no-fetch", is_flag=True, help="Use the cached mirror as it is (the branch tip may be stale)."
+)
 @pass_app
 def show(app: App, project: str, no_fetch: bool) -> None:
     """Print the pinned commit (full id), its ref, 'git describe', and its branch.
@@ -58,9 +59,11 @@ def show(app: App, project: str, no_fetch: bool) -> None:
     for key, value in rows:
         app.out.print(f"[bold]{key:<{width}}[/]  {escape(value)}", highlight=False)
     if info.ref and info.ref_commit and info.ref_commit != info.commit:
-        app.warn(escape(
-            f"ref '{info.ref}' names {info.ref_commit[:12]} upstream now, not the pinned commit"
-        ))
+        app.warn(
+            escape(
+                f"ref '{info.ref}' names {info.ref_commit[:12]} upstream now, not the pinned commit"
+            )
+        )
     if info.branch_commit and not info.on_branch:
         app.warn(escape(f"the pinned commit is not on '{info.branch}'; check 'branch:'"))
 
@@ -94,33 +97,58 @@ def set_(app: App, project: str, ref: str) -> None:
     before = result.edit.before
     label = f" ({result.resolved.ref})" if result.resolved.ref else ""
     if not result.edit.changed:
-        app.out.print(escape(f"{project}: already pinned to {result.resolved.commit}{label}"),
-                      highlight=False)
+        app.out.print(
+            escape(f"{project}: already pinned to {result.resolved.commit}{label}"), highlight=False
+        )
         return
     app.out.print(
-        escape(f"{project}: {before.commit[:12]} ({before.ref or 'no ref'}) → "
-               f"{result.resolved.commit}{label}"),
+        escape(
+            f"{project}: {before.commit[:12]} ({before.ref or 'no ref'}) → "
+            f"{result.resolved.commit}{label}"
+        ),
         highlight=False,
     )
     if result.work_tree_stale:
-        app.say(escape(f"the work tree is still on the old base; rebuild it with "
-                       f"'verda-patch apply {project}'"))
+        app.say(
+            escape(
+                f"the work tree is still on the old base; rebuild it with "
+                f"'verda-patch apply {project}'"
+            )
+        )
 
 
 @base.command("bump")
 @click.argument("project", type=PROJECT)
 @click.argument("ref", required=False)
-@click.option("--yes", is_flag=True,
-              help="Carry it out: without it, only the report is printed and nothing changes.")
-@click.option("--continue", "continue_", is_flag=True,
-              help="Carry on after resolving the conflict a patch stopped at (or after Ctrl-C).")
-@click.option("--abort", is_flag=True,
-              help="Undo a stopped bump: base-commit, patch files, series and work tree as before.")
-@click.option("--include-customs", is_flag=True,
-              help="Also remove customs patches that look merged (otherwise only reported).")
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Carry it out: without it, only the report is printed and nothing changes.",
+)
+@click.option(
+    "--continue",
+    "continue_",
+    is_flag=True,
+    help="Carry on after resolving the conflict a patch stopped at (or after Ctrl-C).",
+)
+@click.option(
+    "--abort",
+    is_flag=True,
+    help="Undo a stopped bump: base-commit, patch files, series and work tree as before.",
+)
+@click.option(
+    "--include-customs",
+    is_flag=True,
+    help="Also remove customs patches that look merged (otherwise only reported).",
+)
 @pass_app
 def bump(
-    app: App, project: str, ref: str | None, yes: bool, continue_: bool, abort: bool,
+    app: App,
+    project: str,
+    ref: str | None,
+    yes: bool,
+    continue_: bool,
+    abort: bool,
     include_customs: bool,
 ) -> None:
     """Move PROJECT to the upstream release REF, dropping what REF already has.
@@ -154,9 +182,7 @@ def bump(
             hint="the REF and options of the stopped bump are in its state file",
         )
     if not (continue_ or abort) and not ref:
-        raise UserError(
-            "REF is missing", hint=f"e.g. 'verda-patch base bump {project} 32.0.0'"
-        )
+        raise UserError("REF is missing", hint=f"e.g. 'verda-patch base bump {project} 32.0.0'")
     app.projects([project])
     with repo_lock(app.root, notify=app.say):
         if abort:
@@ -170,8 +196,9 @@ def bump(
                     result = bumping.resume(app.config, project, hooks)
                 else:
                     assert ref is not None
-                    plan = bumping.plan(app.config, project, ref,
-                                        include_customs=include_customs, notify=app.say)
+                    plan = bumping.plan(
+                        app.config, project, ref, include_customs=include_customs, notify=app.say
+                    )
                     if not yes:
                         _render_plan(app, plan)
                         return
@@ -199,8 +226,10 @@ def _evidence(verdict: object) -> str:
     kind = "identical" if verdict.identical else "modified"
     if not verdict.identical and verdict.changed_lines:
         c = verdict.changed_lines
-        kind += (f" ({c.get('patch_only', 0)} changed lines only here, "
-                 f"{c.get('upstream_only', 0)} only upstream)")
+        kind += (
+            f" ({c.get('patch_only', 0)} changed lines only here, "
+            f"{c.get('upstream_only', 0)} only upstream)"
+        )
     return f"{text}; {kind}"
 
 
@@ -224,7 +253,8 @@ def _render_verdicts(
             action = "[green]would prune[/]" if planned else "[green]prune[/]"
         elif v.status == "partial":
             action = "[yellow]keep: review[/] " + escape(
-                ("missing " + ", ".join(v.missing)) if v.missing else "")
+                ("missing " + ", ".join(v.missing)) if v.missing else ""
+            )
         else:
             action = "[yellow]keep[/] " + escape(v.warning or "")
         style = "green" if v.status == "merged" else "yellow"
@@ -238,8 +268,10 @@ def _render_requirements(app: App, changes: tuple[object, ...], old: str, new: s
     from verda_patch.bump import RequirementChange
 
     if not changes:
-        app.out.print(escape(f"dependencies: no requirement line changed from {old} to {new}"),
-                      highlight=False)
+        app.out.print(
+            escape(f"dependencies: no requirement line changed from {old} to {new}"),
+            highlight=False,
+        )
         return
     app.out.print(escape(f"dependencies, {old} → {new}:"), highlight=False)
     for change in changes:
@@ -264,8 +296,10 @@ def _render_plan(app: App, plan: object) -> None:
         return
     old = _short_ref(plan.old_ref, plan.old_commit)
     new = _short_ref(plan.target.ref or plan.target.given, plan.target.commit)
-    app.out.print(escape(f"{plan.project}: {old} → {new}, {plan.range_commits} upstream commits"),
-                  highlight=False)
+    app.out.print(
+        escape(f"{plan.project}: {old} → {new}, {plan.range_commits} upstream commits"),
+        highlight=False,
+    )
     _render_verdicts(app, plan.verdicts, plan.removable, planned=True)
     gone = [v for v in plan.verdicts if v.file in set(plan.removable)]
     identical = sum(1 for v in gone if v.identical)
@@ -280,8 +314,10 @@ def _render_plan(app: App, plan: object) -> None:
     if plan.blocked:
         app.warn(escape(f"--yes will refuse until this is settled: {plan.blocked}"))
     app.out.print(
-        escape(f"Nothing changed. Re-run with --yes to carry it out: "
-               f"'verda-patch base bump {plan.project} {plan.target.given} --yes'"),
+        escape(
+            f"Nothing changed. Re-run with --yes to carry it out: "
+            f"'verda-patch base bump {plan.project} {plan.target.given} --yes'"
+        ),
         highlight=False,
     )
 
@@ -296,27 +332,36 @@ def _render_conflict(app: App, project: str, exc: object) -> None:
     state = bumping.read_state(app.root, project) or {}
     removed = list(state.get("remove", []))
     if app.json:
-        app.emit_json({
-            "project": project,
-            "status": "conflict",
-            "from": state.get("from"),
-            "to": state.get("to"),
-            "pruned": removed,
-            "conflict": {"patch": exc.patch, "paths": list(exc.paths),
-                         "work_tree": str(app.config.work_tree(project))},
-        })
+        app.emit_json(
+            {
+                "project": project,
+                "status": "conflict",
+                "from": state.get("from"),
+                "to": state.get("to"),
+                "pruned": removed,
+                "conflict": {
+                    "patch": exc.patch,
+                    "paths": list(exc.paths),
+                    "work_tree": str(app.config.work_tree(project)),
+                },
+            }
+        )
         return
     verdicts = [bumping.PatchVerdict.from_json(v, removed) for v in state.get("verdicts", [])]
     _render_pruned(app, tuple(verdicts))
     app.out.print(
-        escape(f"{project}: stopped applying at {exc.patch} "
-               f"({', '.join(exc.paths) or 'see the work tree'}); base-commit is not moved yet"),
+        escape(
+            f"{project}: stopped applying at {exc.patch} "
+            f"({', '.join(exc.paths) or 'see the work tree'}); base-commit is not moved yet"
+        ),
         highlight=False,
     )
-    app.say(escape(
-        f"to drop {exc.patch} instead (upstream made it obsolete): 'git am --skip' in the "
-        f"work tree, then 'verda-patch base bump --continue {project}'"
-    ))
+    app.say(
+        escape(
+            f"to drop {exc.patch} instead (upstream made it obsolete): 'git am --skip' in the "
+            f"work tree, then 'verda-patch base bump --continue {project}'"
+        )
+    )
 
 
 def _render_pruned(app: App, verdicts: tuple[object, ...]) -> None:
@@ -362,14 +407,22 @@ def _render_result(app: App, result: object) -> None:
             missing = f" (missing {', '.join(v.missing)})" if v.missing else ""
             say(escape(f"    {v.file}{missing}"), highlight=False)
     for v in result.kept_merged:
-        say(escape(f"  kept {v.file}: looks merged ({v.warning or v.match}); check it, then "
-                   f"'verda-patch prune {result.project} --include-customs --yes'"),
-            highlight=False)
+        say(
+            escape(
+                f"  kept {v.file}: looks merged ({v.warning or v.match}); check it, then "
+                f"'verda-patch prune {result.project} --include-customs --yes'"
+            ),
+            highlight=False,
+        )
     _render_requirements(app, result.requirements, old, new)
     for warning in result.warnings:
         app.warn(escape(warning))
-    app.say(escape(f"work tree {result.work_tree} at {result.head[:12]}; review with "
-                   f"'git diff', commit, then 'verda-patch tag {result.project}'"))
+    app.say(
+        escape(
+            f"work tree {result.work_tree} at {result.head[:12]}; review with "
+            f"'git diff', commit, then 'verda-patch tag {result.project}'"
+        )
+    )
 
 
 def _render_abort(app: App, aborted: object) -> None:
@@ -379,16 +432,20 @@ def _render_abort(app: App, aborted: object) -> None:
 
     assert isinstance(aborted, bumping.AbortResult)
     if app.json:
-        app.emit_json({
-            "project": aborted.project,
-            "status": "aborted",
-            "restored": list(aborted.restored),
-            "deleted": list(aborted.deleted),
-            "head": aborted.work_tree_head,
-        })
+        app.emit_json(
+            {
+                "project": aborted.project,
+                "status": "aborted",
+                "restored": list(aborted.restored),
+                "deleted": list(aborted.deleted),
+                "head": aborted.work_tree_head,
+            }
+        )
         return
     app.out.print(
-        escape(f"{aborted.project}: bump aborted; {len(aborted.restored)} file(s) restored, "
-               f"{len(aborted.deleted)} removed; base-commit and patches are as before"),
+        escape(
+            f"{aborted.project}: bump aborted; {len(aborted.restored)} file(s) restored, "
+            f"{len(aborted.deleted)} removed; base-commit and patches are as before"
+        ),
         highlight=False,
     )

@@ -49,14 +49,26 @@ def demo(app: App, directory: Path | None) -> None:
     with app.progress("applying nova") as bar:
         result = apply_project(config, "nova", hooks=Hooks(progress=bar, notify=app.say))
     if app.json:
-        app.emit_json({"root": str(root), "upstream": str(repos.upstream),
-                       "patch_repo": str(repos.patch_repo), "apply": result.to_json()})
+        app.emit_json(
+            {
+                "root": str(root),
+                "upstream": str(repos.upstream),
+                "patch_repo": str(repos.patch_repo),
+                "apply": result.to_json(),
+            }
+        )
         return
     try:
         rel = repos.patch_repo.relative_to(Path.cwd())
     except ValueError:
         rel = repos.patch_repo
-    app.out.print(TOUR.format(
-        upstream=repos.upstream, repo=repos.patch_repo, work=result.work_tree,
-        count=len(result.applied), repo_rel=rel,
-    ), highlight=False)
+    app.out.print(
+        TOUR.format(
+            upstream=repos.upstream,
+            repo=repos.patch_repo,
+            work=result.work_tree,
+            count=len(result.applied),
+            repo_rel=rel,
+        ),
+        highlight=False,
+    )

@@ -26,8 +26,12 @@ def init(app: App) -> None:
     result = scaffold(root)
     if app.json:
         app.emit_json(
-            {"root": str(root), "created": result.created, "kept": result.kept,
-             "git_initialized": result.git_initialized}
+            {
+                "root": str(root),
+                "created": result.created,
+                "kept": result.kept,
+                "git_initialized": result.git_initialized,
+            }
         )
         return
     for name in result.created:

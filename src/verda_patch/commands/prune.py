@@ -16,14 +16,18 @@ _STYLE = {"merged": "green", "partial": "yellow", "absent": "dim"}
 
 @click.command()
 @click.argument("project", type=PROJECT)
-@click.option("--against", metavar="REF",
-              help="Upstream branch, tag or commit to compare with (default: the "
-              "project's branch).")
+@click.option(
+    "--against",
+    metavar="REF",
+    help="Upstream branch, tag or commit to compare with (default: the project's branch).",
+)
 @click.option("--yes", is_flag=True, help="Remove the merged patches (default: a dry run).")
-@click.option("--include-customs", is_flag=True,
-              help="Let --yes also remove customs patches that look merged.")
-@click.option("--json", "json_", is_flag=True, hidden=True,
-              help="Same as the global --json.")
+@click.option(
+    "--include-customs",
+    is_flag=True,
+    help="Let --yes also remove customs patches that look merged.",
+)
+@click.option("--json", "json_", is_flag=True, hidden=True, help="Same as the global --json.")
 @pass_app
 def prune(
     app: App, project: str, against: str | None, yes: bool, include_customs: bool, json_: bool
@@ -41,8 +45,9 @@ def prune(
     if json_:
         app.json, app.verbosity = True, -1
     app.projects([project])
-    report = merged.detect(app.config, project, against, include_customs=include_customs,
-                           notify=app.say)
+    report = merged.detect(
+        app.config, project, against, include_customs=include_customs, notify=app.say
+    )
     if yes:
         from verda_patch.worktree import repo_lock
 
@@ -58,7 +63,8 @@ def _evidence(verdict: Verdict) -> str:
     from rich.markup import escape
 
     return "\n".join(f"{c.sha[:12]} {escape(c.subject)}" for c in verdict.upstream[:3]) + (
-        f"\n… {len(verdict.upstream) - 3} more" if len(verdict.upstream) > 3 else "")
+        f"\n… {len(verdict.upstream) - 3} more" if len(verdict.upstream) > 3 else ""
+    )
 
 
 def _diff_note(verdict: Verdict) -> str:
@@ -90,16 +96,24 @@ def _render(app: App, report: Report) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    title = (f"{report.project}: {report.base[:12]}..{escape(report.ref)} "
-             f"({report.commit[:12]}, {report.range_commits} upstream commits)")
+    title = (
+        f"{report.project}: {report.base[:12]}..{escape(report.ref)} "
+        f"({report.commit[:12]}, {report.range_commits} upstream commits)"
+    )
     table = Table(title=title, title_justify="left")
     for column in ("patch", "verdict", "match", "upstream", "diff"):
         table.add_column(column, no_wrap=column != "upstream")
     table.add_column("note", ratio=1)
     for v in report.verdicts:
         style = _STYLE.get(v.status, "")
-        table.add_row(escape(v.file), f"[{style}]{v.status}[/]", v.match or "",
-                      _evidence(v), _diff_note(v), _note(v))
+        table.add_row(
+            escape(v.file),
+            f"[{style}]{v.status}[/]",
+            v.match or "",
+            _evidence(v),
+            _diff_note(v),
+            _note(v),
+        )
     app.out.print(table)
 
     counts = {s: report.count(s) for s in ("merged", "partial", "absent")}
@@ -109,16 +123,23 @@ def _render(app: App, report: Report) -> None:
     if report.applied:
         for v in removed:
             app.out.print(f"removed {escape(v.file)}", highlight=False)
-        app.out.print(f"{len(removed)} patch files removed; series files updated.",
-                      highlight=False)
+        app.out.print(f"{len(removed)} patch files removed; series files updated.", highlight=False)
     elif report.removable:
         again = f" --against {report.ref}" if report.ref != report.default_ref else ""
         app.out.print(
             f"Dry run: nothing removed; 'verda-patch prune {escape(report.project)}{escape(again)}"
-            f" --yes' removes the {len(report.removable)} merged.", highlight=False)
+            f" --yes' removes the {len(report.removable)} merged.",
+            highlight=False,
+        )
     for v in report.kept_customs:
-        app.out.print(f"[yellow]kept[/] {escape(v.file)}: customs patch looks merged; "
-                      "check it, then --include-customs --yes removes it", highlight=False)
+        app.out.print(
+            f"[yellow]kept[/] {escape(v.file)}: customs patch looks merged; "
+            "check it, then --include-customs --yes removes it",
+            highlight=False,
+        )
     if counts["partial"]:
-        app.out.print(f"{counts['partial']} partial: never removed; drop what upstream has "
-                      "by hand and keep the rest.", highlight=False)
+        app.out.print(
+            f"{counts['partial']} partial: never removed; drop what upstream has "
+            "by hand and keep the rest.",
+            highlight=False,
+        )

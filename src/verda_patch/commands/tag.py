@@ -33,13 +33,16 @@ def tag(app: App, project: str, dry_run: bool) -> None:
         app.emit_json(result.to_json())
         return
     if dry_run:
-        app.out.print(escape(f"would create tag {result.name} at {result.target[:12]}:"),
-                      highlight=False)
+        app.out.print(
+            escape(f"would create tag {result.name} at {result.target[:12]}:"), highlight=False
+        )
         app.out.print(escape(result.message.rstrip("\n")), highlight=False)
         return
     app.out.print(
-        escape(f"tagged {result.name} at {result.target[:12]}: {project} {result.ref} "
-               f"({result.base[:12]}) + {len(result.patches)} patches"),
+        escape(
+            f"tagged {result.name} at {result.target[:12]}: {project} {result.ref} "
+            f"({result.base[:12]}) + {len(result.patches)} patches"
+        ),
         highlight=False,
     )
     app.say(escape(f"publish it with 'git push origin {result.name}'"))
