@@ -17,9 +17,10 @@ Raw git runs with the user's own config and defaults. Also timed: start-up
 (``verda-patch --help``, ``import verda_patch.cli``, ``git --version``), and with
 ``--profile`` where the Python side of an apply spends its time.
 
-``--real-upstream /work/lab/nova --real-base 31.0.0`` adds a series cut from real
-history (``format-patch --no-merges BASE..TIP``, keeping the first
-``--real-count`` that apply in order with plain ``git am``); ``--real-repo DIR``
+``--real-upstream NOVA --real-base 31.0.0`` (NOVA: a clone of openstack/nova)
+adds a series cut from real history (``format-patch --no-merges BASE..TIP``,
+keeping the first ``--real-count`` that apply in order with plain ``git am``:
+``nova_repos.applying_series``, the same series as nova_repos.py's scale repo); ``--real-repo DIR``
 times an existing patch repo (copied first; the original is never touched).
 """
 
@@ -40,7 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     Case,
     alternate,
-    git,
     git_out,
     machine_line,
     make_series,
@@ -58,6 +58,7 @@ from common import (
     wait_for_gc,
     write_patch_repo,
 )
+from nova_repos import applying_series
 
 PROJECT = "bench"
 TARGET = 1.2
@@ -70,7 +71,7 @@ class Setup:
 
     Every timed run works in directories of its own under ``runs`` (a copy of
     the patch repo, a cache, a raw git dir), and nothing is deleted until the
-    bench ends: on a journal-less ext4 (this VM's disk) creating files where
+    bench ends: on a journal-less ext4 (the benchmark machine's disk) creating files where
     thousands were just deleted is up to 10x slower for minutes (the kernel's
     ``recently_deleted()`` scan), so deleting and re-creating in place would
     time the file system, and unevenly.
@@ -421,24 +422,10 @@ def ordered_files(repo: Path, project: str) -> list[Path]:
 
 def real_series(work: Path, upstream: Path, base: str, tip: str, count: int) -> Setup:
     """The first ``count`` non-merge commits of BASE..TIP that apply in order with plain am."""
-    out = work / "real-series"
-    rmtree(out)
-    git(upstream, "format-patch", "-q", "--no-merges", "-o", str(out), f"{base}..{tip}")
-    candidates = sorted(out.glob("*.patch"))
-    scratch = work / "real-filter"
-    rmtree(scratch)
-    git(work, "clone", "-q", "--shared", "--no-checkout", str(upstream), str(scratch))
-    git(scratch, "checkout", "-q", "--detach", f"{base}^{{commit}}")
-    skipped: set[int] = set()
-    proc = git(scratch, "am", "--keep-non-patch", *map(str, candidates), check=False)
-    while proc.returncode:
-        stopped = int((scratch / ".git" / "rebase-apply" / "next").read_text())
-        skipped.add(stopped - 1)
-        proc = git(scratch, "am", "--skip", check=False)
-    kept = [p for i, p in enumerate(candidates) if i not in skipped][:count]
+    candidates, kept = applying_series(upstream, base, tip, count, work / "real")
     print(
         f"real series: {len(candidates)} non-merge commits in {base}..{tip}, "
-        f"{len(skipped)} do not apply in order, keeping {len(kept)}",
+        f"keeping the first {len(kept)} that apply in order",
         flush=True,
     )
     commit = git_out(upstream, "rev-parse", f"{base}^{{commit}}")
@@ -506,7 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--real-upstream", type=Path, help="a local clone of a real upstream")
     parser.add_argument("--real-base", default="31.0.0")
     parser.add_argument("--real-tip", default="master")
-    parser.add_argument("--real-count", type=int, default=400)
+    parser.add_argument("--real-count", type=int, default=398)
     parser.add_argument(
         "--real-repo",
         type=Path,

@@ -125,7 +125,7 @@ def python_env(bytecode: bool = True) -> dict[str, str]:
     """The environment for starting verda-patch (or any Python) as an installed tool runs.
 
     A pip install ships compiled bytecode; an editable install writes it on first
-    import. Where ``PYTHONDONTWRITEBYTECODE`` is set (CI images and sandboxes often
+    import. Where ``PYTHONDONTWRITEBYTECODE`` is set (CI images and containers often
     set it) every run would recompile verda-patch's sources (~50 ms), so with
     ``bytecode=True`` the cache goes to a scratch ``PYTHONPYCACHEPREFIX`` instead.
     """
@@ -135,7 +135,7 @@ def python_env(bytecode: bool = True) -> dict[str, str]:
         env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     elif not bytecode:
         # verda-patch's own modules compiled on every run (the library's and
-        # stdlib's bytecode is still used), as in this sandbox by default
+        # stdlib's bytecode is still used), as where PYTHONDONTWRITEBYTECODE is set
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env.pop("PYTHONPYCACHEPREFIX", None)
     return env

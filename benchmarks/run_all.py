@@ -3,7 +3,7 @@
 
     python benchmarks/run_all.py                 # everything, default settings
     python benchmarks/run_all.py --repeat 5      # passed on to benches that take --repeat
-    python benchmarks/run_all.py --only apply list -- --sizes 100,400 --workdir /dev/shm/vp
+    python benchmarks/run_all.py --only apply list -- --sizes 100,400 --workdir bench-work
 
 Options after ``--`` go to each bench whose ``--help`` lists them (only those).
 
@@ -58,7 +58,7 @@ def accepted(extra: list[str], help: str) -> list[str]:
     """The options of ``extra`` (with their values) that a bench's ``--help`` mentions.
 
     Benches are written by several people and take different options: of
-    ``-- --workdir /dev/shm/x --sizes 100``, each bench gets the options it knows.
+    ``-- --workdir bench-work --sizes 100``, each bench gets the options it knows.
     """
     groups: list[list[str]] = []
     for token in extra:
