@@ -549,9 +549,9 @@ def test_malformed_change_ids_are_ignored_not_fatal(tmp_path: Path) -> None:
     )
     text = up.format_patch(fix)
     patch = parse_bytes(text, source=Path("1.patch"), file="general/1.patch", category="general")
-    assert patch.change_ids == ()  # patchfile is strict about the key's case
+    # one reading everywhere, as lenient as upstream's messages; "I1234" is no Change-Id
+    assert patch.change_ids == ("I" + "ab" * 20,)
     count, (verdict,) = merged.classify(up.path, base, fix, [patch])
-    # prune reads it as leniently as upstream's messages; "I1234" is no Change-Id
     assert (count, verdict.status, verdict.match, verdict.identical) == (
         1,
         "merged",

@@ -31,6 +31,7 @@ from verda_patch.patchfile import (
     parse_bytes,
     parse_file,
     subject_from_filename,
+    trailer_change_ids,
 )
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -490,6 +491,19 @@ def test_change_id_with_extra_spaces_and_the_last_one_wins() -> None:
     patch = parse_bytes(mail(b"From: a <a@b>\nSubject: x\n", body), source=Path("x.patch"))
     assert patch.change_ids == ("I" + "1" * 40, "I" + "2" * 40)
     assert patch.change_id == "I" + "2" * 40
+
+
+def test_change_ids_come_from_the_trailer_block_only() -> None:
+    """A Change-Id quoted in the body (a squashed change's) is not the patch's own."""
+    quoted, own = "I" + "1" * 40, "I" + "2" * 40
+    body = (
+        f"Squash of an earlier change:\n\n    Change-Id: {quoted}\n\nChange-Id: {quoted}\n"
+        f"\nMore text.\n\nchange-id:  i{'2' * 40} \n"
+        "(cherry picked from commit 1234567)\n\n(cherry picked from commit 89abcde)\n"
+    ).encode()
+    patch = parse_bytes(mail(b"From: a <a@b>\nSubject: x\n", body), source=Path("x.patch"))
+    assert patch.change_ids == (own,)
+    assert trailer_change_ids("") == trailer_change_ids("(cherry picked from commit 1234567)")
 
 
 def test_cherry_picked_from_lines_in_order_without_repeats() -> None:

@@ -29,7 +29,7 @@ from typing import Any
 from verda_patch import git
 from verda_patch.config import RepoConfig, check_refname
 from verda_patch.errors import UpstreamError
-from verda_patch.patchfile import CHERRY_RE, Patch, normal_change_id
+from verda_patch.patchfile import CHERRY_RE, Patch, normal_change_id, trailer_change_ids
 
 MERGED = "merged"
 PARTIAL = "partial"
@@ -45,9 +45,6 @@ MATCH_KINDS = (SAME_COMMIT, CHERRY_PICKED_FROM, CHANGE_ID, PATCH_ID, REVERSE_APP
 
 CUSTOMS = "customs"
 
-# Robust on purpose (issue 6): any case, blanks around the value; a value that is
-# not 'I' + 40 hex digits is no Change-Id at all and is ignored.
-_CHANGE_ID_RE = re.compile(r"^change-id:[ \t]*(i[0-9a-f]{40})[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _REVERTS_RE = re.compile(r"^This reverts commit ([0-9a-f]{7,40})\b", re.MULTILINE)
 _HEX40_RE = re.compile(r"^[0-9a-f]{40}$")
 _SHA_LINE_RE = re.compile(rb"^([0-9a-f]{40})\n", re.MULTILINE)
@@ -394,7 +391,7 @@ def _parse_commit(sha: str, parents: str, body: str, paths: Iterable[str]) -> Up
         sha=sha,
         subject=body.split("\n", 1)[0].strip(),
         merge=len(parents.split()) > 1,
-        change_ids=tuple(dict.fromkeys(normal_change_id(c) for c in _CHANGE_ID_RE.findall(body))),
+        change_ids=trailer_change_ids(body),
         cited=tuple(dict.fromkeys(CHERRY_RE.findall(body))),
         reverts=tuple(dict.fromkeys(_REVERTS_RE.findall(body))),
         paths=frozenset(paths),
@@ -599,9 +596,8 @@ def _origins(patch: Patch, cited: dict[str, UpstreamCommit]) -> tuple[Origin, ..
 
 
 def _own_change_ids(patch: Patch) -> tuple[str, ...]:
-    """The patch's Change-Ids, read as leniently as upstream's (any case, blanks)."""
-    found = [*patch.change_ids, *_CHANGE_ID_RE.findall(patch.message)]
-    return tuple(dict.fromkeys(normal_change_id(c) for c in found))
+    """The patch's Change-Ids: its trailer block's (and DEP-3 header's), as ``list`` reads them."""
+    return tuple(dict.fromkeys(normal_change_id(c) for c in patch.change_ids))
 
 
 def _same_id(a: str, b: str) -> bool:

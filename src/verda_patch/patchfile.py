@@ -31,7 +31,11 @@ from verda_patch.errors import PatchError
 
 MAX_PATCH_BYTES = 256 << 20
 
-CHANGE_ID_RE = re.compile(r"^Change-Id:[ \t]*(I[0-9a-fA-F]{40})[ \t]*$", re.MULTILINE)
+# Read as leniently as Gerrit writes it (any case, blanks around the value); a value
+# that is not 'I' + 40 hex digits is no Change-Id at all.
+CHANGE_ID_RE = re.compile(r"^change-id:[ \t]*(i[0-9a-f]{40})[ \t]*$", re.MULTILINE | re.IGNORECASE)
+_CHERRY_LINE_RE = re.compile(r"^[ \t]*\(cherry picked from commit [0-9a-f]{7,40}\)[ \t]*$")
+_PARAGRAPH_RE = re.compile(r"\n[ \t]*\n")
 CHERRY_RE = re.compile(r"\(cherry picked from commit ([0-9a-f]{7,40})\)")
 TRAILER_KEY = "Verda-Patch"
 _MBOX_FROM_RE = re.compile(rb"^From [^\s]+ .*\d\d:\d\d:\d\d")
@@ -564,7 +568,7 @@ def parse_bytes(data: bytes, *, source: Path, file: str = "", category: str = ""
     if not subject:
         raise PatchError("empty subject", file=source, hint="give the patch a Subject: line")
 
-    change_ids = tuple(dict.fromkeys(cid for cid in CHANGE_ID_RE.findall(message)))
+    change_ids = trailer_change_ids(message)
     cherries = tuple(dict.fromkeys(CHERRY_RE.findall(message)))
     return Patch(
         file=file or source.name,
@@ -581,6 +585,23 @@ def parse_bytes(data: bytes, *, source: Path, file: str = "", category: str = ""
         diff=diff,
         has_header=has_header,
     )
+
+
+def trailer_change_ids(message: str) -> tuple[str, ...]:
+    """The Change-Ids of a message's trailer block, in order, each once, normalised.
+
+    The trailer block is the last paragraph, looking past paragraphs of only
+    ``(cherry picked from commit X)`` lines (older ``git cherry-pick -x`` put
+    one after a blank line). A ``Change-Id:`` quoted higher up in the body — a
+    squashed or reverted change's — is not the message's own (SPEC "Merged
+    upstream"); this is where Gerrit reads it too.
+    """
+    paragraphs = _PARAGRAPH_RE.split(message.strip())
+    while paragraphs and all(_CHERRY_LINE_RE.match(line) for line in paragraphs[-1].splitlines()):
+        paragraphs.pop()
+    if not paragraphs:
+        return ()
+    return tuple(dict.fromkeys(normal_change_id(c) for c in CHANGE_ID_RE.findall(paragraphs[-1])))
 
 
 def normal_change_id(value: str) -> str:
