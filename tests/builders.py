@@ -272,3 +272,33 @@ def side_commit(
     sha = up.commit(subject, files, **kwargs)  # type: ignore[arg-type]
     git(up.path, "checkout", "-q", current)
     return sha
+
+
+def fork_of(up: Upstream, path: Path, base: str, branch: str = "corp") -> dict[str, str]:
+    """A clone of ``up`` whose ``branch`` forks at ``base`` with three downstream commits.
+
+    ``backport``: the upstream commit ``upstream`` (made on master here) picked with
+    ``cherry-pick -x``; ``fix``: a fix carrying a Change-Id upstream lacks;
+    ``inhouse``: a change with neither. Returns their commit ids and ``upstream``.
+    """
+    shas = {
+        "upstream": up.commit(
+            "Round quota limits down", {"sample/quota.py": "LIMITS = {'cores': 16, 'ram': 51200}\n"}
+        )
+    }
+    git(path.parent, "clone", "-q", str(up.path), path.name)
+    fork = Upstream.__new__(Upstream)
+    fork.path, fork.tick = path, 100
+    git(path, "checkout", "-q", "-b", branch, base)
+    shas["backport"] = fork.cherry_pick(shas["upstream"])
+    shas["fix"] = fork.commit(
+        "Weigh hosts by free RAM",
+        {"sample/scheduler.py": "def weigh(host):\n    return host.free_ram\n"},
+        change_id=change_id("weigh-ram"),
+    )
+    shas["inhouse"] = fork.commit(
+        "Add corporate branding",
+        {"README.rst": "Sample (Example Corp build)\n===========================\n"},
+        change_id=None,
+    )
+    return shas

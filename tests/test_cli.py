@@ -23,6 +23,7 @@ SPEC_COMMANDS = [
     "cherry-pick",
     "export",
     "prune",
+    "import",
     "base",
     "check",
     "review",

@@ -41,6 +41,7 @@ COMMANDS = {
     "cherry-pick": "verda_patch.commands.cherry_pick:cherry_pick",
     "export": "verda_patch.commands.export:export",
     "prune": "verda_patch.commands.prune:prune",
+    "import": "verda_patch.commands.import_:import_",
     "base": "verda_patch.commands.base:base",
     "check": "verda_patch.commands.check:check",
     "review": "verda_patch.commands.review:review",

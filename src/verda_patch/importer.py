@@ -1,0 +1,775 @@
+"""``import``: adopt a patch queue kept elsewhere — a quilt series, a fork branch, a mailbox.
+
+Every source becomes a list of incoming patches in the source's order. Each
+is sorted into a category with the reason shown (SPEC "Commands"): what cites
+or is found upstream is a cherry-pick; DEP-3 ``Forwarded: not-needed`` or
+``Origin: vendor`` stays downstream (customs); other DEP-3 files are general;
+a commit or mail without DEP-3 fields is general when it carries a Change-Id
+(proposed upstream), else customs.
+
+Before anything is written the imported series is built twice in scratch
+trees: the project's series with the queue in the source's order, and the
+series as it will be kept (category order). Both must give the same tree;
+splitting a queue into categories reorders it, and a patch that needs an
+earlier one in another category would otherwise be found only by the next
+``apply``.
+
+Nothing is overwritten: quilt files keep their names and a name the category
+already has refuses the import; so does a patch whose diff the project
+already carries (an import run twice). Imported names are appended to each
+category's ``series`` (one is created, listing the category's present files
+first, when the category has none).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from verda_patch import git
+from verda_patch.apply import Hooks, scratch_tree
+from verda_patch.config import RepoConfig
+from verda_patch.errors import (
+    NothingToDo,
+    PatchConflict,
+    PatchError,
+    UpstreamError,
+    UserError,
+)
+from verda_patch.export import render_commits
+from verda_patch.mirror import Mirror
+from verda_patch.patchfile import Patch, parse_bytes
+from verda_patch.store import (
+    SERIES,
+    Store,
+    is_file_name,
+    is_patch_name,
+    read_series,
+    slugify,
+    write_atomic,
+)
+
+Notify = Callable[[str], None]
+
+KINDS = ("quilt", "branch", "mbox")
+# the SPEC's roles; a patch repo that renames its categories picks with -c
+CHERRY_PICK, GENERAL, CUSTOMS = "cherry-pick", "general", "customs"
+
+_DEP3_KEYS = (
+    "description",
+    "origin",
+    "forwarded",
+    "applied-upstream",
+    "bug",
+    "last-update",
+    "author",
+)
+_FIELD_RE = re.compile(rb"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*?)[ \t\r]*$")
+_HEX_RE = re.compile(r"\b[0-9a-f]{7,40}\b")
+_STRIP_RE = re.compile(r"^-p ?(\d+)$")
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Imported:
+    """One patch of the queue: where it came from and where it goes."""
+
+    source: str  # series entry, commit id or "<mbox>:<n>"
+    file: str  # <category>/<name> under patches/<project>/
+    category: str
+    reason: str
+    subject: str
+    author: str | None
+    written: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "file": self.file,
+            "category": self.category,
+            "reason": self.reason,
+            "subject": self.subject,
+            "author": self.author,
+            "written": self.written,
+        }
+
+
+@dataclass(frozen=True)
+class Skipped:
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The imported series built next to the queue in its own order."""
+
+    source_tree: str | None  # the queue applied in source order (None: it does not apply)
+    tree: str | None  # the series as imported (None: it does not apply)
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None and self.tree is not None and self.tree == self.source_tree
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    project: str
+    kind: str  # quilt | branch | mbox
+    origin: str  # the DIR, REF or FILE given
+    patches: tuple[Imported, ...]
+    skipped: tuple[Skipped, ...]
+    verification: Verification | None
+    written: bool
+
+    def to_json(self) -> dict[str, Any]:
+        check = self.verification
+        return {
+            "project": self.project,
+            "kind": self.kind,
+            "origin": self.origin,
+            "patches": [p.to_json() for p in self.patches],
+            "skipped": [{"source": s.source, "reason": s.reason} for s in self.skipped],
+            "same_tree": check.ok if check else None,
+            "source_tree": check.source_tree if check else None,
+            "tree": check.tree if check else None,
+            "problem": check.problem if check else None,
+            "written": self.written,
+        }
+
+
+# --- incoming patches ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A patch as the source holds it, before it has a place in the patch repo."""
+
+    source: str
+    data: bytes
+    name: str | None = None  # kept file name (quilt); None: NNNN-<subject>.patch
+    note: str = ""  # what was done to it on the way in (shown with the reason)
+    commit: str | None = None  # the fork commit (branch imports)
+
+
+def read_quilt(folder: Path) -> list[Incoming]:
+    """The patches a quilt ``series`` names, in its order; commented-out lines stay out."""
+    series = folder / SERIES
+    if not series.is_file():
+        raise UserError(
+            f"no '{SERIES}' file in {folder}",
+            file=folder,
+            hint="point --quilt at the folder holding series, e.g. debian/patches",
+        )
+    out: list[Incoming] = []
+    names: dict[str, int] = {}
+    text = series.read_bytes().decode("utf-8", "surrogateescape")
+    for lineno, line in enumerate(text.splitlines(), 1):
+        words = line.split("#", 1)[0].split() if not line.lstrip().startswith("#") else []
+        if not words:
+            continue
+        entry, options = words[0], words[1:]
+        strip = 1
+        for option in options:
+            m = _STRIP_RE.match(option)
+            if not m:
+                raise PatchError(
+                    f"quilt option {option!r} is not supported (only -pN)",
+                    file=series,
+                    line=lineno,
+                    hint="apply the patch by hand and re-export it, or drop the option",
+                )
+            strip = int(m.group(1))
+        path = folder / entry
+        if ".." in Path(entry).parts or entry.startswith("/"):
+            raise PatchError(f"series entry {entry!r} leaves {folder}", file=series, line=lineno)
+        if not path.is_file():
+            raise PatchError(
+                f"series names '{entry}' but {path} does not exist",
+                file=series,
+                line=lineno,
+                hint="restore the file or comment the line out",
+            )
+        name, notes = entry, []
+        if not is_file_name(name):
+            name = name.replace("/", "-").replace("\\", "-")
+            notes.append(f"renamed from {entry}")
+        if not is_patch_name(name):
+            name = name.lstrip(".") + ".patch"
+            notes.append(f"named {name}")
+        if name in names:
+            raise PatchError(
+                f"'{entry}' becomes {name}, as does line {names[name]}",
+                file=series,
+                line=lineno,
+                hint="rename one of the two files in the series",
+            )
+        names[name] = lineno
+        data = path.read_bytes()
+        if strip != 1:
+            data = restrip(data, strip, source=path)
+            notes.append(f"paths rewritten from -p{strip} to -p1")
+        out.append(Incoming(entry, data, name=name, note="; ".join(notes)))
+    return out
+
+
+def restrip(data: bytes, strip: int, *, source: Path) -> bytes:
+    """A ``-pN`` diff as the ``-p1`` diff git applies: ``--- x`` → ``--- a/x`` for -p0."""
+    lines = data.splitlines(keepends=True)
+    if any(line.startswith(b"diff --git ") for line in lines):
+        raise PatchError(
+            f"a git diff cannot be applied with -p{strip}",
+            file=source,
+            hint="remove the -p option from the series line",
+        )
+    out: list[bytes] = []
+    for i, line in enumerate(lines):
+        header = (
+            line.startswith(b"--- ") and i + 1 < len(lines) and lines[i + 1].startswith(b"+++ ")
+        ) or (line.startswith(b"+++ ") and i > 0 and lines[i - 1].startswith(b"--- "))
+        if header:
+            line = _restrip_line(line, strip, source)
+        out.append(line)
+    return b"".join(out)
+
+
+def _restrip_line(line: bytes, strip: int, source: Path) -> bytes:
+    marker, rest = line[:4], line[4:]
+    end = rest.find(b"\t")
+    if end < 0:
+        end = len(rest.rstrip(b"\r\n"))
+    path, tail = rest[:end], rest[end:]
+    if path == b"/dev/null":
+        return line
+    parts = path.split(b"/")
+    if len(parts) <= strip:
+        raise PatchError(
+            f"path {path.decode('utf-8', 'replace')!r} has fewer than {strip} leading folders",
+            file=source,
+        )
+    prefix = b"a/" if marker == b"--- " else b"b/"
+    return marker + prefix + b"/".join(parts[strip:]) + tail
+
+
+def read_mbox(repo: Path, mbox: Path) -> list[Incoming]:
+    """The messages of a mailbox, split by ``git mailsplit`` as ``git am`` splits it."""
+    if not mbox.is_file():
+        raise UserError("no such file", file=mbox, hint="give the mailbox with --mbox FILE")
+    room = Path(tempfile.mkdtemp(prefix="verda-mbox-"))
+    try:
+        res = git.run(["mailsplit", f"-o{room}", "--", str(mbox.resolve())], cwd=repo, ok=(0, 128))
+        if res.returncode:
+            raise UserError(
+                f"git mailsplit cannot read it: {res.err.strip() or 'exit 128'}", file=mbox
+            )
+        parts = sorted(room.iterdir(), key=lambda p: p.name)
+        return [Incoming(f"{mbox.name}:{i}", part.read_bytes()) for i, part in enumerate(parts, 1)]
+    finally:
+        shutil.rmtree(room, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Fork:
+    """Where ``--branch`` reads: a git repository and the commits of base..REF."""
+
+    repo: Path
+    ref: str
+    tip: str
+    commits: tuple[str, ...]
+
+
+def read_fork(repo: Path, ref: str, base: str, where: str) -> Fork:
+    """The commits of ``base..ref`` in ``repo``, oldest first; merges and other bases refused."""
+    tip = git.resolve(repo, ref)
+    if tip is None:
+        raise UpstreamError(
+            f"'{ref}' is no commit, branch or tag of {where}",
+            hint="name a branch of the fork, or read it from a clone with --from DIR",
+        )
+    if not git.is_commit(repo, base):
+        raise UpstreamError(
+            f"{where} does not have the base commit {base[:12]}",
+            hint="fetch the upstream into it first, or fix 'commit:' in base-commit",
+        )
+    res = git.run(["merge-base", "--is-ancestor", base, tip], cwd=repo, ok=(0, 1))
+    if res.returncode:
+        fork_point = git.run(["merge-base", base, tip], cwd=repo, ok=(0, 1)).text.strip()
+        hint = (
+            f"the fork leaves upstream at {fork_point[:12]}: 'verda-patch base set' to it, "
+            f"or rebase the fork onto {base[:12]}"
+            if fork_point
+            else "the fork shares no history with the base"
+        )
+        raise UpstreamError(
+            f"'{ref}' ({tip[:12]}) does not contain the base {base[:12]}", hint=hint
+        )
+    listing = git.out(
+        ["rev-list", "--reverse", "--topo-order", "--parents", f"{base}..{tip}"], cwd=repo
+    )
+    commits: list[str] = []
+    for line in listing.splitlines():
+        sha, *parents = line.split()
+        if len(parents) > 1:
+            raise UserError(
+                f"commit {sha[:12]} of '{ref}' is a merge; a patch series is linear",
+                hint=f"rebase the fork onto the base first (git rebase {base[:12]} {ref})",
+            )
+        commits.append(sha)
+    return Fork(repo, ref, tip, tuple(commits))
+
+
+def fork_patches(fork: Fork, base: str) -> list[Incoming]:
+    """Each fork commit as the ``git format-patch`` file ``export`` writes."""
+    rendered = render_commits(fork.repo, base, fork.commits)
+    return [Incoming(sha[:12], rendered[sha], commit=sha) for sha in fork.commits]
+
+
+# --- DEP-3 -------------------------------------------------------------------------------
+
+
+def dep3_fields(data: bytes) -> dict[str, str]:
+    """The DEP-3 fields (lower-case names) of a patch's header and message; {} when none.
+
+    DEP-3 fields sit before the diff, in a header of their own or as the last
+    lines of a mail's message (``gbp pq`` writes them there).
+    """
+    fields: dict[str, str] = {}
+    for line in data.splitlines():
+        if line.startswith((b"--- ", b"diff ", b"Index: ", b"===")) or line.rstrip() == b"---":
+            break
+        m = _FIELD_RE.match(line)
+        if m:
+            key = m.group(1).decode("ascii").lower()
+            fields.setdefault(key, m.group(2).decode("utf-8", "replace"))
+    dep3 = {
+        k: v
+        for k, v in fields.items()
+        if k in _DEP3_KEYS or k.startswith("bug-") or k == "change-id"
+    }
+    if not any(k in _DEP3_KEYS or k.startswith("bug-") for k in dep3):
+        return {}
+    # a mail's From:/Subject: are mail headers, not DEP-3 fields
+    return dep3
+
+
+# --- upstream lookups --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OnUpstream:
+    """What the upstream mirror holds of the commits and Change-Ids a queue names."""
+
+    commits: dict[str, str]  # cited id (maybe abbreviated) → full upstream commit
+    change_ids: dict[str, str]  # Change-Id → an upstream commit carrying it
+
+
+def upstream_lookup(
+    mirror: Path, commits: Iterable[str], change_ids: Iterable[str], exclude: frozenset[str]
+) -> OnUpstream:
+    """Which ``commits`` and ``change_ids`` the upstream has (``exclude``: the fork's own).
+
+    One ``cat-file --batch-check`` for the commits and one ``git log`` over every
+    branch and tag for the Change-Ids.
+    """
+    wanted = sorted(set(commits))
+    found: dict[str, str] = {}
+    if wanted:
+        res = git.run(
+            ["cat-file", "--batch-check=%(objectname) %(objecttype)"],
+            cwd=mirror,
+            input="".join(f"{c}^{{commit}}\n" for c in wanted).encode(),
+        )
+        for cited, line in zip(wanted, res.text.splitlines(), strict=False):
+            words = line.split()
+            if len(words) == 2 and words[1] == "commit" and words[0] not in exclude:
+                found[cited] = words[0]
+    ids = sorted(set(change_ids))
+    by_id: dict[str, str] = {}
+    if ids:
+        res = git.run(
+            [
+                "log",
+                "--branches",
+                "--tags",
+                "--format=%H%x1f%B%x1e",
+                *(f"--grep=^Change-Id: {cid}" for cid in ids),
+            ],
+            cwd=mirror,
+        )
+        wanted_ids = set(ids)
+        for record in res.stdout.decode("utf-8", "surrogateescape").split("\x1e"):
+            sha, _, body = record.strip("\n").partition("\x1f")
+            if not sha or sha in exclude:
+                continue
+            for m in re.finditer(r"^Change-Id:[ \t]*(I[0-9a-f]{40})[ \t]*$", body, re.M):
+                if m.group(1) in wanted_ids:
+                    by_id.setdefault(m.group(1), sha)
+    return OnUpstream(found, by_id)
+
+
+# --- categories -----------------------------------------------------------------------
+
+
+def _hexes(value: str) -> list[str]:
+    return _HEX_RE.findall(value.lower())
+
+
+def classify(
+    patch: Patch, fields: dict[str, str], upstream: OnUpstream, repo_name: str
+) -> tuple[str, str]:
+    """(role, reason): cherry-pick, general or customs, with the evidence."""
+    for cited in patch.cherry_picked_from:
+        if cited in upstream.commits:
+            return (
+                CHERRY_PICK,
+                f"cherry picked from {upstream.commits[cited][:12]}, upstream has it",
+            )
+    for cid in patch.change_ids:
+        if cid in upstream.change_ids:
+            return (
+                CHERRY_PICK,
+                f"Change-Id {cid[:9]}… is upstream ({upstream.change_ids[cid][:12]})",
+            )
+    origin = fields.get("origin", "")
+    keyword = origin.partition(",")[0]
+    keyword = keyword.strip().lower()
+    if keyword in ("upstream", "backport"):
+        return CHERRY_PICK, f"DEP-3 Origin: {keyword}"
+    for name in ("origin", "applied-upstream"):
+        for sha in _hexes(fields.get(name, "")):
+            if sha in upstream.commits:
+                return (
+                    CHERRY_PICK,
+                    f"DEP-3 {name.title()} names upstream {upstream.commits[sha][:12]}",
+                )
+    if fields.get("applied-upstream"):
+        return CHERRY_PICK, "DEP-3 Applied-Upstream"
+    if keyword.startswith(("http://", "https://")) and repo_name and repo_name in origin:
+        return CHERRY_PICK, "DEP-3 Origin is an upstream URL"
+    forwarded = fields.get("forwarded", "").strip().lower()
+    if forwarded == "not-needed":
+        return CUSTOMS, "DEP-3 Forwarded: not-needed"
+    if keyword == "vendor":
+        return CUSTOMS, "DEP-3 Origin: vendor"
+    lacking = [c[:12] for c in patch.cherry_picked_from]
+    not_up = f" (cites {', '.join(lacking)}, which upstream lacks)" if lacking else ""
+    if fields:
+        shown = (
+            f"Forwarded: {fields['forwarded']}" if "forwarded" in fields else "no Origin upstream"
+        )
+        return GENERAL, f"DEP-3, {shown}{not_up}"
+    if patch.change_ids:
+        return (
+            GENERAL,
+            f"Change-Id {(patch.change_id or '')[:9]}… not upstream (proposed){not_up}",
+        )
+    return CUSTOMS, f"no DEP-3, no Change-Id, not upstream{not_up}"
+
+
+def _repo_name(location: str) -> str:
+    """``openstack/keystone`` of ``https://opendev.org/openstack/keystone.git`` (last two parts)."""
+    parts = [p for p in re.split(r"[/:]", location.rstrip("/")) if p]
+    name = "/".join(parts[-2:]) if len(parts) >= 2 else (parts[-1] if parts else "")
+    return name.removesuffix(".git")
+
+
+# --- the import ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """What to import: ``kind`` is quilt (a folder), branch (a ref) or mbox (a file)."""
+
+    kind: str
+    value: str
+    from_dir: Path | None = None  # branch imports: the git repository holding the ref
+
+
+@dataclass(frozen=True)
+class _Planned:
+    incoming: Incoming
+    patch: Patch  # parsed with its final name, for the build
+    imported: Imported
+
+
+def _gather(
+    config: RepoConfig, project: str, source: Source, mirror: Mirror
+) -> tuple[list[Incoming], frozenset[str]]:
+    """The source's patches in its order, and the fork's own commits (branch imports)."""
+    proj = config.project(project)
+    if source.kind == "quilt":
+        return read_quilt(Path(source.value)), frozenset()
+    if source.kind == "mbox":
+        return read_mbox(config.root, Path(source.value)), frozenset()
+    if source.kind != "branch":  # pragma: no cover - the CLI offers the three kinds only
+        raise UserError(f"unknown source kind {source.kind!r}")
+    if source.from_dir is not None:
+        repo = source.from_dir.resolve()
+        if git.run(["rev-parse", "--git-dir"], cwd=repo, ok=(0, 128)).returncode:
+            raise UserError(
+                "not a git repository",
+                file=source.from_dir,
+                hint="--from takes a clone of the fork",
+            )
+        where = str(source.from_dir)
+    else:
+        repo = mirror.path
+        where = f"upstream {mirror.location}"
+        if mirror.resolve(source.value) is None:
+            mirror.update()
+    fork = read_fork(repo, source.value, proj.commit, where)
+    return fork_patches(fork, proj.commit), frozenset(fork.commits)
+
+
+def _parse(
+    items: Sequence[Incoming], source: Source
+) -> tuple[list[tuple[Incoming, Patch]], list[Skipped]]:
+    """Parse every incoming patch; unreadable ones are named all at once (exit 2)."""
+    parsed: list[tuple[Incoming, Patch]] = []
+    skipped: list[Skipped] = []
+    errors: list[PatchError] = []
+    for item in items:
+        path = Path(source.value) / item.source if source.kind == "quilt" else Path(item.source)
+        try:
+            parsed.append((item, parse_bytes(item.data, source=path)))
+        except PatchError as exc:
+            if source.kind == "mbox" and exc.message == "no diff found":
+                skipped.append(Skipped(item.source, "no diff (a cover letter or a reply)"))
+            else:
+                errors.append(exc)
+    if errors:
+        first = errors[0]
+        more = "; ".join(str(e) for e in errors[1:4])
+        raise PatchError(
+            first.message
+            + (f" (and {len(errors) - 1} more unreadable: {more})" if len(errors) > 1 else ""),
+            file=first.file,
+            line=first.line,
+            hint="nothing was imported; fix or drop these files and re-run",
+        )
+    return parsed, skipped
+
+
+def _lookup(
+    mirror: Mirror, parsed: Sequence[tuple[Incoming, Patch]], exclude: frozenset[str]
+) -> tuple[OnUpstream, list[dict[str, str]]]:
+    fields = [dep3_fields(item.data) for item, _patch in parsed]
+    cited: list[str] = []
+    ids: list[str] = []
+    for (_item, patch), dep3 in zip(parsed, fields, strict=True):
+        cited += patch.cherry_picked_from
+        cited += _hexes(dep3.get("origin", "") + " " + dep3.get("applied-upstream", ""))
+        ids += patch.change_ids
+        if re.fullmatch(r"I[0-9a-f]{40}", dep3.get("change-id", "")):
+            ids.append(dep3["change-id"])
+    return upstream_lookup(mirror.path, cited, ids, exclude), fields
+
+
+def _category_for(role: str, store: Store) -> str:
+    if role not in store.categories:
+        raise UserError(
+            f"verda-patch.yaml has no category '{role}' for the patches import sorts there",
+            hint="pick the category with -c CATEGORY",
+        )
+    return role
+
+
+def import_queue(
+    config: RepoConfig,
+    project: str,
+    source: Source,
+    *,
+    category: str | None = None,
+    write: bool = False,
+    force: bool = False,
+    hooks: Hooks | None = None,
+) -> ImportResult:
+    """Plan (and with ``write`` perform) the import of ``source`` into ``project``."""
+    hooks = hooks or Hooks()
+    store = Store(config)
+    proj = config.project(project)
+    if category is not None:
+        store.category_dir(project, category)  # unknown category: exit 2 first
+    existing = store.load(project)
+    mirror = Mirror.for_project(config, proj, notify=hooks.notify).ensure(commits=(proj.commit,))
+    items, exclude = _gather(config, project, source, mirror)
+    parsed, skipped = _parse(items, source)
+    if not parsed:
+        raise NothingToDo(
+            f"nothing to import from {source.value}"
+            + (f" ({len(skipped)} messages without a diff)" if skipped else ""),
+            hint="check the series, the branch or the mailbox",
+        )
+    mirror.update()
+    upstream, fields = _lookup(mirror, parsed, exclude)
+    repo_name = _repo_name(mirror.location)
+
+    numbers: dict[str, int] = {}
+    planned: list[_Planned] = []
+    for (item, patch), dep3 in zip(parsed, fields, strict=True):
+        role, reason = classify(patch, dep3, upstream, repo_name)
+        if category is not None:
+            cat, reason = category, f"-c {category} (else {role}: {reason})"
+        else:
+            cat = _category_for(role, store)
+        if item.note:
+            reason += f"; {item.note}"
+        if item.name is not None:
+            name = item.name
+        else:
+            number = numbers.get(cat) or store.next_number(project, cat)
+            numbers[cat] = number + 1
+            name = f"{number:04d}-{slugify(patch.subject)}.patch"
+        file = f"{cat}/{name}"
+        final = parse_bytes(
+            item.data, source=store.category_dir(project, cat) / name, file=file, category=cat
+        )
+        planned.append(
+            _Planned(
+                item,
+                final,
+                Imported(item.source, file, cat, reason, final.subject, final.author),
+            )
+        )
+    _refuse_clashes(store, project, existing, planned)
+
+    verification = _verify(config, project, store, existing, planned, hooks)
+    # a series that would not build the queue's tree is only written with force;
+    # the caller reports verification.problem either way
+    written = write and (verification.ok or force)
+    if written:
+        _write(store, project, existing, planned)
+    patches = tuple(replace(p.imported, written=written) for p in planned)
+    return ImportResult(
+        project, source.kind, source.value, patches, tuple(skipped), verification, written
+    )
+
+
+def _refuse_clashes(
+    store: Store, project: str, existing: Sequence[Patch], planned: Sequence[_Planned]
+) -> None:
+    """Exit 2, nothing written, when a name is taken or a diff is already carried."""
+    carried = {p.diff: p.file for p in existing}
+    problems: list[str] = []
+    seen: set[str] = set()
+    for item in planned:
+        path = store.project_dir(project) / item.imported.file
+        if (
+            item.imported.file in seen
+            or path.exists()
+            or item.patch.name in _series_names(path.parent / SERIES)
+        ):
+            problems.append(f"{item.imported.file} exists")
+        elif item.patch.diff in carried:
+            problems.append(f"{item.imported.source} is already {carried[item.patch.diff]}")
+        seen.add(item.imported.file)
+    if problems:
+        shown = "; ".join(problems[:5]) + (
+            f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
+        raise UserError(
+            f"{len(problems)} of the imported patches clash with patches/{project}: {shown}",
+            file=store.project_dir(project),
+            hint="nothing was written; rename or remove those first "
+            "(an import runs once per queue)",
+        )
+
+
+def _series_names(series: Path) -> set[str]:
+    if not series.is_file():
+        return set()
+    return {name for _lineno, name in read_series(series)}
+
+
+def _order(store: Store, existing: Sequence[Patch], new: Sequence[Patch]) -> list[Patch]:
+    """The apply order once ``new`` is written: per category, present patches then new ones."""
+    out: list[Patch] = []
+    for cat in store.categories:
+        out += [p for p in existing if p.category == cat]
+        out += [p for p in new if p.category == cat]
+    return out
+
+
+def _build_tree(
+    config: RepoConfig, project: str, series: Sequence[Patch], hooks: Hooks
+) -> tuple[str | None, str | None]:
+    """(tree id, None) of ``series`` built in a scratch tree, or (None, why it stopped)."""
+    try:
+        with scratch_tree(config, project, patches=series, hooks=Hooks(notify=hooks.notify)) as (
+            tree,
+            head,
+        ):
+            return git.out(["rev-parse", f"{head}^{{tree}}"], cwd=tree.path), None
+    except PatchConflict as exc:
+        where = f" in {', '.join(exc.paths)}" if exc.paths else ""
+        return None, f"{exc.patch} does not apply{where}"
+
+
+def _verify(
+    config: RepoConfig,
+    project: str,
+    store: Store,
+    existing: Sequence[Patch],
+    planned: Sequence[_Planned],
+    hooks: Hooks,
+) -> Verification:
+    new = [p.patch for p in planned]
+    in_source_order = [*existing, *new]
+    as_imported = _order(store, existing, new)
+    source_tree, stopped = _build_tree(config, project, in_source_order, hooks)
+    if stopped:
+        return Verification(
+            None, None, f"the queue does not apply on the base in its own order: {stopped}"
+        )
+    if [p.file for p in as_imported] == [p.file for p in in_source_order]:
+        return Verification(source_tree, source_tree)
+    tree, stopped = _build_tree(config, project, as_imported, hooks)
+    if stopped:
+        return Verification(
+            source_tree,
+            None,
+            f"in category order, {stopped} (it needs a patch of a later category)",
+        )
+    if tree != source_tree:
+        return Verification(
+            source_tree, tree, "in category order the series builds another tree than the queue"
+        )
+    return Verification(source_tree, tree)
+
+
+def _write(
+    store: Store, project: str, existing: Sequence[Patch], planned: Sequence[_Planned]
+) -> None:
+    """New files with O_EXCL (never overwriting), then each category's series."""
+    by_category: dict[str, list[str]] = {}
+    for item in planned:
+        folder = store.category_dir(project, item.imported.category)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / item.patch.name
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            raise PatchError("already exists; not overwriting it", file=path) from None
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(item.incoming.data)
+        by_category.setdefault(item.imported.category, []).append(item.patch.name)
+    for cat, names in by_category.items():
+        series = store.category_dir(project, cat) / SERIES
+        if series.is_file():
+            text = series.read_bytes().decode("utf-8", "surrogateescape")
+            if text and not text.endswith("\n"):
+                text += "\n"
+        else:
+            text = "".join(p.name + "\n" for p in existing if p.category == cat)
+        write_atomic(
+            series, (text + "".join(n + "\n" for n in names)).encode("utf-8", "surrogateescape")
+        )
