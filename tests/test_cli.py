@@ -29,6 +29,7 @@ SPEC_COMMANDS = [
     "review",
     "archive",
     "tag",
+    "cache",
 ]
 
 

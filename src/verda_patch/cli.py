@@ -22,11 +22,13 @@ import click.shell_completion
 
 from verda_patch import __version__
 from verda_patch.errors import UserError, VerdaError
+from verda_patch.upstreams import redact
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from verda_patch.config import RepoConfig
+    from verda_patch.policy import Policy
     from verda_patch.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,6 +49,7 @@ COMMANDS = {
     "review": "verda_patch.commands.review:review",
     "archive": "verda_patch.commands.archive:archive",
     "tag": "verda_patch.commands.tag:tag",
+    "cache": "verda_patch.commands.cache:cache",
 }
 
 EXIT_BUG = 3
@@ -60,6 +63,7 @@ class App:
     repo_option: Path | None
     json: bool
     verbosity: int
+    untrusted: bool = False
     _config: RepoConfig | None = field(default=None, repr=False)
 
     @property
@@ -84,8 +88,15 @@ class App:
                     )
             else:
                 root = config.find_root(Path.cwd())
-            self._config = config.load(root)
+            self._config = config.load(root, self.policy)
         return self._config
+
+    @property
+    def policy(self) -> Policy:
+        """How much the patch repo is trusted: ``--untrusted`` and the environment."""
+        from verda_patch.policy import Policy
+
+        return Policy.from_environment(untrusted=self.untrusted)
 
     @property
     def store(self) -> Store:
@@ -112,13 +123,14 @@ class App:
     def say(self, message: str) -> None:
         """A progress or status line on stderr (silent with -q or --json)."""
         if not self.quiet:
-            self.err.print(message, highlight=False)
+            self.err.print(redact(message), highlight=False)
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/] {message}", highlight=False)
+        self.err.print(f"[yellow]warning:[/] {redact(message)}", highlight=False)
 
     def emit_json(self, document: object) -> None:
-        click.echo(json.dumps(document, indent=2, sort_keys=False, default=str))
+        # credentials in upstream URLs never reach the output (issue 18)
+        click.echo(redact(json.dumps(document, indent=2, sort_keys=False, default=str)))
 
     @contextmanager
     def progress(self, description: str) -> Iterator[Callable[[int, int], None]]:
@@ -259,8 +271,8 @@ def _relative(path: str) -> str:
 def _report(exc: VerdaError, verbose: bool) -> None:
     if exc.file is not None:
         exc.file = _relative(str(exc.file))
-    text = str(exc)
-    git_message = getattr(exc, "git_message", "") or getattr(exc, "stderr", "")
+    text = redact(str(exc))
+    git_message = redact(getattr(exc, "git_message", "") or getattr(exc, "stderr", ""))
     if verbose:
         import traceback
 
@@ -285,9 +297,19 @@ def _report(exc: VerdaError, verbose: bool) -> None:
 @click.option("--json", "json_", is_flag=True, help="Print one JSON document on stdout.")
 @click.option("-v", "--verbose", count=True, help="Log every git call; tracebacks on errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.option(
+    "--untrusted",
+    is_flag=True,
+    envvar="VERDA_PATCH_UNTRUSTED",
+    help="Treat the patch repo as someone else's (CI on pull requests): no credentials or "
+    "global git config on fetch, no local-path upstreams, merged commits only, limits. "
+    "See docs/security.md.",
+)
 @click.version_option(__version__, "--version", prog_name="verda-patch")
 @click.pass_context
-def cli(ctx: click.Context, repo: Path | None, json_: bool, verbose: int, quiet: bool) -> None:
+def cli(
+    ctx: click.Context, repo: Path | None, json_: bool, verbose: int, quiet: bool, untrusted: bool
+) -> None:
     """Keep downstream OpenStack changes as patch files on pristine upstream.
 
     A patch repo pins each project's upstream commit in base-commit and keeps
@@ -300,7 +322,12 @@ def cli(ctx: click.Context, repo: Path | None, json_: bool, verbose: int, quiet:
         logging.basicConfig(
             level=logging.DEBUG, format="%(relativeCreated)7.0fms %(name)s: %(message)s"
         )
-    ctx.obj = App(repo_option=repo, json=json_, verbosity=-1 if quiet or json_ else verbose)
+    ctx.obj = App(
+        repo_option=repo,
+        json=json_,
+        verbosity=-1 if quiet or json_ else verbose,
+        untrusted=untrusted,
+    )
 
 
 def not_available(name: str, issue: str) -> click.Command:

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from verda_patch.errors import ConfigError, UserError
+from verda_patch.policy import Policy
 
 BASE_FILE = "base-commit"
 SETTINGS_FILE = "verda-patch.yaml"
@@ -63,6 +64,8 @@ class RepoConfig:
     root: Path
     projects: dict[str, Project] = field(default_factory=dict)
     settings: Settings = Settings()
+    # from the user's environment and options, never from the repo
+    policy: Policy = field(default_factory=Policy)
 
     def project(self, name: str) -> Project:
         try:
@@ -309,10 +312,15 @@ def load_settings(path: Path) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def load(root: Path) -> RepoConfig:
-    """Read the patch repo at ``root``."""
+def load(root: Path, policy: Policy | None = None) -> RepoConfig:
+    """Read the patch repo at ``root`` (``policy``: default from the environment)."""
+    policy = policy or Policy.from_environment()
+    projects = load_projects(root / BASE_FILE)
+    if problem := policy.check("projects", len(projects), "the number of projects"):
+        raise ConfigError(problem, file=root / BASE_FILE)
     return RepoConfig(
         root=root,
-        projects=load_projects(root / BASE_FILE),
+        projects=projects,
         settings=load_settings(root / SETTINGS_FILE),
+        policy=policy,
     )

@@ -17,6 +17,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -313,6 +314,24 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
     with suppress(ProcessLookupError, PermissionError):  # already gone
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def user_settings(names: Collection[str]) -> list[tuple[str, str]]:
+    """``names``' values in the user's system and global git config, in the order git
+    reads them (a later value wins): what a fetch without the user's config keeps."""
+    wanted = "^(" + "|".join(re.escape(n.lower()) for n in names) + ")$"
+    found: list[tuple[str, str]] = []
+    for scope in ("--system", "--global"):
+        res = run(
+            ["config", scope, "--get-regexp", wanted],
+            cwd=Path(tempfile.gettempdir()),
+            ok=(0, 1, 128),
+            user_config=True,
+        )
+        for line in res.text.splitlines() if res.returncode == 0 else ():
+            name, _, value = line.partition(" ")
+            found.append((name, value))
+    return found
 
 
 def zsplit(data: bytes) -> list[str]:

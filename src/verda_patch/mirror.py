@@ -1,5 +1,12 @@
 """Upstream cache: one bare mirror per upstream under ``$VERDA_PATCH_CACHE``.
 
+One upstream spelled several ways (``file:///x/up``, ``/x/./up/``, a URL with
+and without ``.git`` or a credential) is one mirror: the key is the normalised
+location (:mod:`verda_patch.upstreams`). The mirror's config stores the URL
+without credentials; a credential is passed only on the fetch's command line,
+and the user's own credentials and git config only for hosts the policy trusts
+(:mod:`verda_patch.policy`).
+
 A mirror holds the upstream's branches and tags (not ``refs/changes/*``, which
 Gerrit servers have by the hundred thousand). It is created in a temporary
 directory and renamed into place, and every write (clone, fetch) runs under an
@@ -18,18 +25,26 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from verda_patch import git
-from verda_patch.config import Project, RepoConfig, check_refname, check_upstream, is_url
+from verda_patch import git, upstreams
+from verda_patch.config import Project, RepoConfig, check_refname, check_upstream
 from verda_patch.errors import GitError, OperationFailed, UpstreamError
+from verda_patch.policy import Policy
 
 Progress = Callable[[str, int, int], None]
 Notify = Callable[[str], None]
 
 REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+# files verda-patch keeps inside a mirror (git ignores unknown files in a bare repo)
+USED_MARK = "verda-last-used"
+FETCHED_MARK = "verda-last-fetch"
+# transports an untrusted patch repo may name: no file (local paths), ext or fd
+UNTRUSTED_PROTOCOLS = "git:http:https:ssh"
+# settings of the user's global config a fetch keeps even for an untrusted host
+TRANSPORT_SETTINGS = ("http.proxy", "http.sslCAInfo", "http.sslCAPath")
 _PROGRESS_RE = re.compile(rb"([A-Za-z ]+):\s+\d+% \((\d+)/(\d+)\)")
 
 
@@ -43,20 +58,52 @@ def cache_root() -> Path:
 
 
 def key(location: str) -> str:
-    """Cache key of an upstream: readable tail plus a hash of the whole location."""
-    tail = re.sub(r"[^A-Za-z0-9._-]+", "-", location.rstrip("/").rsplit("/", 1)[-1])
+    """Cache key of an upstream: readable tail plus a hash of its normalised location."""
+    normal = upstreams.normalise(location)
+    tail = re.sub(r"[^A-Za-z0-9._-]+", "-", normal.rstrip("/").rsplit("/", 1)[-1])
     tail = tail.removesuffix(".git")[:40] or "upstream"
-    return f"{tail}-{hashlib.sha256(location.encode()).hexdigest()[:16]}"
+    return f"{tail}-{hashlib.sha256(normal.encode()).hexdigest()[:16]}"
+
+
+CACHE_LOCK = "cache.lock"
+
+
+@contextmanager
+def _flock(path: Path, *, exclusive: bool) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def cache_lock(root: Path, *, exclusive: bool) -> Iterator[None]:
+    """The whole cache's lock: shared by every mirror write, exclusive for removals."""
+    root.mkdir(parents=True, exist_ok=True)
+    with _flock(root / CACHE_LOCK, exclusive=exclusive):
+        yield
 
 
 @dataclass
 class Mirror:
-    """A bare mirror of one upstream (``location`` is a URL or absolute path)."""
+    """A bare mirror of one upstream.
 
-    location: str
+    ``url`` is what git fetches (a URL, possibly with a credential, or an
+    absolute path); ``location`` is the same without credentials, the only
+    form ever printed or stored.
+    """
+
+    url: str
     path: Path
     notify: Notify | None = None
     progress: Progress | None = None
+    policy: Policy = field(default_factory=Policy)
+
+    @property
+    def location(self) -> str:
+        return upstreams.redact(self.url)
 
     @classmethod
     def for_project(
@@ -73,22 +120,30 @@ class Mirror:
             raise UpstreamError(
                 f"{project.name}.{problem}", file=config.root / "base-commit", line=project.line
             )
+        if config.policy.untrusted and upstreams.local_path(location) is not None:
+            raise UpstreamError(
+                f"{project.name}.upstream is a local path ({upstreams.redact(project.upstream)}); "
+                "untrusted mode fetches only from network URLs",
+                file=config.root / "base-commit",
+                line=project.line,
+                hint="name the upstream by its https:// or ssh:// URL, "
+                "or run without --untrusted on a patch repo you trust",
+            )
         root = cache_root()
-        return cls(location, root / f"{key(location)}.git", notify, progress)
+        return cls(location, root / f"{key(location)}.git", notify, progress, config.policy)
 
     # --- locking ---------------------------------------------------------------
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Exclusive lock for every write to this mirror (blocks until free)."""
+        """Exclusive lock for every write to this mirror (blocks until free), inside a
+        shared hold of the cache lock that ``cache prune`` takes exclusively."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.path.with_suffix(".lock")
-        with lock_path.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with (
+            cache_lock(self.path.parent, exclusive=False),
+            _flock(self.path.with_suffix(".lock"), exclusive=True),
+        ):
+            yield
 
     # --- reading ---------------------------------------------------------------
 
@@ -125,13 +180,49 @@ class Mirror:
 
     # --- writing ---------------------------------------------------------------
 
+    def on_branch_or_tag(self, commit: str) -> bool:
+        """Whether a branch or tag of the mirror contains ``commit``."""
+        res = git.run(
+            [
+                "for-each-ref",
+                "--count=1",
+                "--format=%(refname)",
+                f"--contains={commit}",
+                "refs/heads/",
+                "refs/tags/",
+            ],
+            cwd=self.path,
+            ok=(0, 1, 128, 129),
+        )
+        return res.returncode == 0 and bool(res.stdout.strip())
+
     def ensure(self, commits: tuple[str, ...] = (), refs: tuple[str, ...] = ()) -> Mirror:
         """Make sure the mirror exists and holds ``commits``; fetch only when it must.
 
         A warm cache that already has every commit makes no network access at all.
+        In untrusted mode each commit must also be on an upstream branch or tag.
         """
-        if self.healthy() and all(self.has(c) for c in commits) and not refs:
-            return self
+        if not (self.healthy() and all(self.has(c) for c in commits) and not refs):
+            self._ensure_locked(commits, refs)
+        self._mark(USED_MARK)
+        if self.policy.untrusted:
+            for commit in commits:
+                if not self.on_branch_or_tag(commit):
+                    raise UpstreamError(
+                        f"commit {commit} is on no branch or tag of upstream {self.location} "
+                        "(an unmerged pull or change ref is refused in untrusted mode)",
+                        hint="pin a commit that upstream has merged (a tag or branch tip)",
+                    )
+        return self
+
+    def _mark(self, name: str) -> None:
+        """Touch a marker (when the mirror was last used or fetched, for ``cache``)."""
+        with suppress(OSError):  # a read-only cache still works
+            mark = self.path / name
+            mark.touch()
+            os.utime(mark)
+
+    def _ensure_locked(self, commits: tuple[str, ...], refs: tuple[str, ...]) -> None:
         with self.lock():
             if not self.healthy():
                 self._clone()
@@ -148,7 +239,6 @@ class Mirror:
                     f"commit {still[0]} is not in upstream {self.location}",
                     hint="check 'commit:' in base-commit, or the upstream URL",
                 )
-        return self
 
     def update(self) -> Mirror:
         """Fetch every branch and tag (for commands that compare with a branch tip)."""
@@ -176,12 +266,13 @@ class Mirror:
                     "--bare",
                     "--progress" if self.progress else "--quiet",
                     "--end-of-options",
-                    self.location,
+                    self.url,
                     str(tmp),
                 ],
                 cwd=self.path.parent,
             )
             for setting in (
+                ["remote.origin.url", self.location],  # never a credential at rest
                 ["gc.auto", "0"],  # work trees borrow these objects; never prune them
                 ["maintenance.auto", "false"],
                 ["core.logAllRefUpdates", "false"],
@@ -191,6 +282,7 @@ class Mirror:
             for spec in REFSPECS:
                 git.run(["config", "--add", "remote.origin.fetch", spec], cwd=tmp)
             os.rename(tmp, self.path)
+            self._mark(FETCHED_MARK)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -198,36 +290,71 @@ class Mirror:
     def _fetch(self, extra: tuple[str, ...]) -> None:
         if self.notify:
             self.notify(f"fetching {self.location}")
+        # a mirror made by an older verda-patch may keep a credential in its config
+        git.run(["config", "remote.origin.url", self.location], cwd=self.path)
         self._run_fetch(self.path, ())
+        self._mark(FETCHED_MARK)
         still = tuple(c for c in extra if not git.is_commit(self.path, c))
-        if still:
-            # a pinned commit on no branch or tag: ask for it by id
+        if still and not self.policy.untrusted:
+            # a pinned commit on no branch or tag: ask for it by id (never in
+            # untrusted mode, where such a commit is refused anyway)
             self._run_fetch(self.path, still, ok_missing=True)
 
     def _run_fetch(self, repo: Path, commits: tuple[str, ...], ok_missing: bool = False) -> None:
+        # the URL itself, not "origin": the stored URL has no credential
         args = [
             "fetch",
             "--quiet" if not self.progress else "--progress",
             "--prune",
             "--no-write-fetch-head",
-            "origin",
+            "--end-of-options",
+            self.url,
+            *REFSPECS,
         ]
         if commits:
-            args = ["fetch", "--quiet", "--no-write-fetch-head", "origin", *commits]
+            args = ["fetch", "--quiet", "--no-write-fetch-head", "--end-of-options", self.url]
+            args += commits
         self._transfer(args, cwd=repo, ok_missing=ok_missing)
 
     def _transfer(self, args: list[str], *, cwd: Path, ok_missing: bool = False) -> None:
-        """Run a clone or fetch with the user's config (proxies, credentials), streaming
-        git's progress to the callback."""
-        if not is_url(self.location) and not Path(self.location).exists():
+        """Run a clone or fetch, streaming git's progress to the callback.
+
+        The user's config (proxies, credentials) is used only for a host the
+        policy trusts; otherwise git runs without global config, askpass or
+        netrc, keeping only the proxy settings.
+        """
+        local = upstreams.local_path(self.url)
+        if (
+            local is not None
+            and not self.url.lower().startswith("file:")
+            and not Path(self.url).exists()
+        ):
             # checked only now: a warm cache must work while the upstream is away
             raise UpstreamError(
                 f"upstream is a path that does not exist: {self.location}",
                 hint="fix 'upstream:' in base-commit, or clone the upstream there",
             )
+        trusted = self.policy.credentials_for(upstreams.host(self.url))
+        with _transport_env(trusted, untrusted=self.policy.untrusted) as env:
+            self._stream(args, cwd=cwd, env=env, user_config=trusted, ok_missing=ok_missing)
+
+    def _stream(
+        self,
+        args: list[str],
+        *,
+        cwd: Path,
+        env: dict[str, str],
+        user_config: bool,
+        ok_missing: bool,
+    ) -> None:
         stderr = bytearray()
         with git.streaming(
-            args, cwd=cwd, user_config=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+            args,
+            cwd=cwd,
+            env=env,
+            user_config=user_config,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
         ) as proc:
             assert proc.stderr is not None
             while chunk := proc.stderr.read1(4096):  # type: ignore[attr-defined]
@@ -237,9 +364,33 @@ class Mirror:
                     self.progress(phase.decode().strip(), int(done), int(total))
             code = proc.wait()
         if code and not ok_missing:
-            message = stderr.decode("utf-8", "replace").strip().splitlines()
+            text = upstreams.redact(stderr.decode("utf-8", "replace"))
+            message = text.strip().splitlines()
             verb = args[0]
             raise OperationFailed(
                 f"{verb}ing {self.location} failed: {message[-1] if message else f'exit {code}'}",
                 hint="check the network and the upstream URL; the cache was left as it was",
-            ) from GitError(args, code, stderr.decode("utf-8", "replace"), cwd)
+            ) from GitError([upstreams.redact(a) for a in args], code, text, cwd)
+
+
+@contextmanager
+def _transport_env(trusted: bool, *, untrusted: bool) -> Iterator[dict[str, str]]:
+    """Extra environment for a fetch: nothing for a trusted host; else a HOME without
+    ``.netrc`` or config, no askpass, only the user's proxy settings carried over."""
+    env: dict[str, str] = {}
+    if untrusted:
+        env["GIT_ALLOW_PROTOCOL"] = UNTRUSTED_PROTOCOLS
+    if trusted:
+        yield env
+        return
+    carried = [("credential.helper", ""), *git.user_settings(TRANSPORT_SETTINGS)]
+    env["GIT_CONFIG_COUNT"] = str(len(carried))
+    for i, (name, value) in enumerate(carried):
+        env[f"GIT_CONFIG_KEY_{i}"] = name
+        env[f"GIT_CONFIG_VALUE_{i}"] = value
+    env["SSH_ASKPASS_REQUIRE"] = "never"
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    with tempfile.TemporaryDirectory(prefix="verda-patch-home.") as home:
+        env["HOME"] = home  # curl reads ~/.netrc from $HOME; ssh uses the passwd entry
+        env["XDG_CONFIG_HOME"] = home
+        yield env
