@@ -540,11 +540,13 @@ def test_plain_diff_subject_from_file_name(name: str, subject: str) -> None:
     )
 
 
-def test_plain_diff_keeps_a_quilt_style_description_as_message() -> None:
+def test_quilt_style_description_is_read_as_dep3() -> None:
+    # issue 15: Description:/Author: used to be ignored (subject from the file name)
     data = b"Description: fix it\nAuthor: Zoe\n\nIndex: f\n====\n" + DIFF.split(b"\n\n", 1)[1]
     patch = parse_bytes(data, source=Path("0001-fix.patch"))
-    assert not patch.has_header
-    assert patch.message == "Description: fix it\nAuthor: Zoe"
+    assert (patch.subject, patch.author_name, patch.author_email) == ("fix it", "Zoe", None)
+    assert patch.message == ""
+    assert dict(patch.dep3) == {"Description": "fix it", "Author": "Zoe"}
     assert [f.path for f in patch.files] == ["f"]
 
 
@@ -561,8 +563,6 @@ def test_lone_carriage_return_inside_a_line_is_data() -> None:
         (b"", "no diff found"),
         (b"just some words\n", "no diff found"),
         (b"From: a <a@b>\nSubject: x\n\nonly a message\n", "no diff found"),
-        (b"Date: now\n\n" + DIFF, "neither From: nor Subject:"),
-        (b"From: a <a@b>\nSubject: \n\n" + DIFF, "empty subject"),
         (b"From: Name Only\nSubject: x\n\nb\n" + DIFF, "no e-mail address"),
         (b"diff --git a/f b/f\n", "no diff found"),
         (b"diff --git a/f b/f\n@@ -1 +1 @@\n-a\n+b\n", "no diff found"),  # git skips it too

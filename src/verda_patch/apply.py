@@ -120,12 +120,14 @@ def with_trailer(message: str, trailer: str) -> str:
 def mail(patch: Patch, trailer: str | None = None) -> bytes:
     """One mailbox message for ``git am``: canonical headers, message, trailer, diff."""
     name, address = (patch.author_name or "", patch.author_email or "")
-    if not address:
+    if not name and not address:
         name, address = FALLBACK_AUTHOR
+    if address:
+        sender = email.utils.formataddr((_encode_header(name), address)) if name else address
+    else:
+        sender = f"{_encode_header(name)} <>"  # a DEP-3 bare name: git am keeps it, no address
     headers = [
-        f"From: {email.utils.formataddr((_encode_header(name), address))}"
-        if name
-        else f"From: {address}",
+        f"From: {sender}",
         f"Date: {patch.date or FALLBACK_DATE}",
         f"Subject: {_encode_header(patch.subject)}",
         "MIME-Version: 1.0",

@@ -34,7 +34,13 @@ from verda_patch import git
 from verda_patch.apply import CUSTOM_SOURCE, FALLBACK_AUTHOR, FALLBACK_DATE, custom_files
 from verda_patch.config import RepoConfig
 from verda_patch.errors import OperationFailed, PatchError, UserError
-from verda_patch.patchfile import TRAILER_KEY, Patch, parse_bytes, subject_from_filename
+from verda_patch.patchfile import (
+    TRAILER_KEY,
+    Patch,
+    parse_bytes,
+    strip_crud,
+    subject_from_filename,
+)
 from verda_patch.store import SERIES, Store, is_patch_name, series_name, write_atomic
 from verda_patch.worktree import Commit, WorkTree
 
@@ -335,10 +341,11 @@ def meaning_of(data: bytes, name: str = "") -> Meaning:
 
 
 def _meaning(patch: Patch) -> Meaning:
-    if patch.has_header:
-        author = (patch.author_name or "", patch.author_email or "")
+    if patch.author_name is None and patch.author_email is None:
+        author = FALLBACK_AUTHOR  # what apply gives a file without an author
     else:
-        author = FALLBACK_AUTHOR
+        # quotes and dots around a name are form: git records the name without them
+        author = (strip_crud(patch.author_name or ""), strip_crud(patch.author_email or ""))
     return Meaning(
         subject=" ".join(patch.subject.split()),
         message=_without_trailer(patch.message),

@@ -23,10 +23,13 @@ import email.utils
 import quopri
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from verda_patch.dep3 import Fields as Dep3Fields
+from verda_patch.dep3 import is_marker as is_dep3_field
+from verda_patch.dep3 import parse as parse_dep3
 from verda_patch.errors import PatchError
 
 MAX_PATCH_BYTES = 256 << 20
@@ -49,6 +52,8 @@ _HUNK_RE = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _BINARY_BLOCK_RE = re.compile(rb"^(literal|delta) \d+\n$")
 # git's isspace() (sane_ctype): no \v, no \f, no Unicode spaces
 _SPACE = " \t\n\r"
+# ident.c crud(): what git strips from both ends of an author's name and address
+_CRUD = bytes(range(33)) + b".,:;<>\"\\'"
 _BSPACE = b" \t\n\r"
 _UTF8_NAMES = {"utf-8", "utf8"}
 _C_ESCAPES = {
@@ -95,6 +100,8 @@ class Patch:
     files: tuple[FileChange, ...]
     diff: bytes
     has_header: bool
+    # the DEP-3 header's fields (Origin, Forwarded, Applied-Upstream, ...); empty for a mail
+    dep3: Dep3Fields = field(default_factory=Dep3Fields)
 
     @property
     def name(self) -> str:
@@ -322,6 +329,11 @@ def _parse_from(value: bytes) -> tuple[bytes, bytes]:
     return _sane_name(name, mail), mail
 
 
+def strip_crud(text: str) -> str:
+    """A name or address as ``git commit`` records it (``ident.c``, without crud)."""
+    return text.strip(_CRUD.decode("latin-1"))
+
+
 def _sane_name(name: bytes, mail: bytes) -> bytes:
     """``get_sane_name``: git uses the address when the name is empty, long or odd."""
     if not name or len(name) > 60 or any(c in name for c in b"@<>"):
@@ -500,25 +512,64 @@ def parse_bytes(data: bytes, *, source: Path, file: str = "", category: str = ""
         pos += 1  # mailinfo skips leading blank lines
     start = pos + 1 if pos < len(lines) and _MBOX_FROM_RE.match(lines[pos]) else pos
     headers, body_start = _split_headers(lines, start)
-    has_header = start > pos or bool(_MAIL_HEADERS & set(headers))
-    if not has_header:
-        headers, body_start = {}, pos
-    elif b"from" not in headers and b"subject" not in headers:
-        raise PatchError(
-            "mail header has neither From: nor Subject:",
-            file=source,
-            line=start + 1,
-            hint="write it with 'git format-patch' or as a plain diff",
-        )
-    if has_header and b"content-transfer-encoding" in headers:
-        rest = _decode_transfer(headers, b"".join(lines[body_start:]), source)
-        lines = lines[:body_start] + _split_lines(rest.replace(b"\r\n", b"\n"))
-
+    mail_like = start > pos or bool({b"from", b"subject"} & set(headers))
+    if not mail_like or any(is_dep3_field(_utf8(name)) for name in headers):
+        # not a mail (git am would refuse it): a DEP-3 header, or a plain diff
+        return _parse_dep3_or_plain(lines, pos, source, file, category, b"from" in headers)
     # message: up to the first patch break
-    msg_end = body_start
-    while msg_end < len(lines) and not is_patch_break(lines[msg_end]):
-        msg_end += 1
-    diff_start = msg_end
+    msg_end = _patch_break(lines, body_start)
+    files, diff = _diff_from(lines, msg_end, source)
+
+    body = lines[body_start:msg_end]
+    inbody, skip = _inbody_headers(body)
+    body = body[skip:]
+    ctype = headers.get(b"content-type", b"").decode("latin-1")
+    m = re.search(r'charset=(?:"([^"]*)"|([^; \t]*))', ctype, re.IGNORECASE)
+    charset = (m.group(1) or m.group(2) or "") if m else ""
+    message = _clean_message(_utf8(_to_utf8(b"".join(body), charset, source)))
+
+    def header(name: bytes) -> bytes | None:
+        raw = inbody.get(name, headers.get(name))
+        return None if raw is None else _decode_header(raw, name.decode().title(), source)
+
+    raw_subject = header(b"subject")
+    subject = _utf8(_cleanup_subject(raw_subject)) if raw_subject is not None else ""
+    raw_date = header(b"date")
+    date = _utf8(_cleanup_space(raw_date).strip(_BSPACE)) if raw_date is not None else None
+    raw_from = header(b"from")
+    author_name = author_email = None
+    if raw_from is not None:
+        name, mail = _parse_from(_cleanup_space(raw_from))
+        if not mail and not name.strip(_CRUD):
+            # git am takes "Name <>" but not an empty name ("empty ident name")
+            raise PatchError(
+                f"From: header {_utf8(raw_from)!r} has no e-mail address",
+                file=source,
+                hint="use 'Name <email>'",
+            )
+        author_name, author_email = _utf8(name), _utf8(mail)
+    if not subject:
+        # git am takes the message's first line; with no message, the file name
+        first_line, _, remainder = message.partition("\n")
+        subject, message = first_line.strip(_SPACE), _clean_message(remainder)
+        subject = subject or subject_from_filename(source.name)
+    return _patch(
+        source, file, category, subject, (author_name, author_email), date, message, files, diff
+    )
+
+
+def _patch_break(lines: list[bytes], start: int) -> int:
+    end = start
+    while end < len(lines) and not is_patch_break(lines[end]):
+        end += 1
+    return end
+
+
+def _diff_from(
+    lines: list[bytes], start: int, source: Path
+) -> tuple[tuple[FileChange, ...], bytes]:
+    """The files and the bytes of the diff that begins at or after ``lines[start]``."""
+    diff_start = start
     while diff_start < len(lines) and not _is_diff_start(lines, diff_start):
         diff_start += 1
     files, diff_end = _scan_diff(lines, diff_start, source)
@@ -528,55 +579,38 @@ def parse_bytes(data: bytes, *, source: Path, file: str = "", category: str = ""
             file=source,
             hint="a patch file is 'git format-patch' output or a unified diff",
         )
-    diff = b"".join(lines[diff_start:diff_end])
+    return files, b"".join(lines[diff_start:diff_end])
 
-    body = lines[body_start:msg_end]
-    if has_header:
-        inbody, skip = _inbody_headers(body)
-        body = body[skip:]
-        ctype = headers.get(b"content-type", b"").decode("latin-1")
-        m = re.search(r'charset=(?:"([^"]*)"|([^; \t]*))', ctype, re.IGNORECASE)
-        charset = (m.group(1) or m.group(2) or "") if m else ""
-        message = _clean_message(_utf8(_to_utf8(b"".join(body), charset, source)))
 
-        def header(name: bytes) -> bytes | None:
-            raw = inbody.get(name, headers.get(name))
-            return None if raw is None else _decode_header(raw, name.decode().title(), source)
-
-        raw_subject = header(b"subject")
-        subject = _utf8(_cleanup_subject(raw_subject)) if raw_subject is not None else ""
-        raw_date = header(b"date")
-        date = _utf8(_cleanup_space(raw_date).strip(_BSPACE)) if raw_date is not None else None
-        raw_from = header(b"from")
-        author_name = author_email = None
-        if raw_from is not None:
-            name, mail = _parse_from(_cleanup_space(raw_from))
-            if not mail:
-                raise PatchError(
-                    f"From: header {_utf8(raw_from)!r} has no e-mail address",
-                    file=source,
-                    hint="use 'Name <email>'; git am refuses it too",
-                )
-            author_name, author_email = _utf8(name), _utf8(mail)
-        if not subject:
-            first_line, _, remainder = message.partition("\n")
-            subject, message = first_line.strip(_SPACE), _clean_message(remainder)
-    else:
-        message = _clean_message(_utf8(b"".join(body)))
-        subject = subject_from_filename(source.name)
-        author_name = author_email = date = None
-    if not subject:
-        raise PatchError("empty subject", file=source, hint="give the patch a Subject: line")
-
-    change_ids = trailer_change_ids(message)
+def _patch(
+    source: Path,
+    file: str,
+    category: str,
+    subject: str,
+    author: tuple[str | None, str | None],
+    date: str | None,
+    message: str,
+    files: tuple[FileChange, ...],
+    diff: bytes,
+    *,
+    has_header: bool = True,
+    fields: Dep3Fields | None = None,
+) -> Patch:
+    # SPEC: the trailer block's Change-Ids and the DEP-3 header's
+    dep3_ids = [
+        normal_change_id(m.group(1))
+        for value in (fields.all("Change-Id") if fields is not None else ())
+        if (m := CHANGE_ID_RE.match("Change-Id: " + value.strip()))
+    ]
+    change_ids = tuple(dict.fromkeys([*trailer_change_ids(message), *dep3_ids]))
     cherries = tuple(dict.fromkeys(CHERRY_RE.findall(message)))
     return Patch(
         file=file or source.name,
         category=category,
         path=source,
         subject=subject,
-        author_name=author_name,
-        author_email=author_email,
+        author_name=author[0],
+        author_email=author[1],
         date=date,
         message=message,
         change_ids=change_ids,
@@ -584,6 +618,7 @@ def parse_bytes(data: bytes, *, source: Path, file: str = "", category: str = ""
         files=files,
         diff=diff,
         has_header=has_header,
+        dep3=fields if fields is not None else Dep3Fields(),
     )
 
 
@@ -602,6 +637,78 @@ def trailer_change_ids(message: str) -> tuple[str, ...]:
     if not paragraphs:
         return ()
     return tuple(dict.fromkeys(normal_change_id(c) for c in CHANGE_ID_RE.findall(paragraphs[-1])))
+
+
+def _parse_dep3_or_plain(
+    lines: list[bytes], pos: int, source: Path, file: str, category: str, from_header: bool
+) -> Patch:
+    """A file that is not a mail: a DEP-3 header and the diff, or a plain diff."""
+    msg_end = _patch_break(lines, pos)
+    files, diff = _diff_from(lines, msg_end, source)
+    text = _utf8(b"".join(line for line in lines[pos:msg_end] if not _MBOX_FROM_RE.match(line)))
+    header = parse_dep3(text, mail_like=from_header)
+    if header is None:
+        subject = subject_from_filename(source.name)
+        message = _clean_message(text)
+        return _patch(
+            source,
+            file,
+            category,
+            subject,
+            (None, None),
+            None,
+            message,
+            files,
+            diff,
+            has_header=False,
+        )
+    subject = ""
+    if header.subject:
+        subject = _utf8(_cleanup_subject(_header_bytes(header.subject, "Subject", source)))
+    author: tuple[str | None, str | None] = (None, None)
+    if header.author:
+        raw = _cleanup_space(_header_bytes(header.author, "Author", source)).strip(_BSPACE)
+        if b"@" in raw:
+            first = re.match(rb"[^,]*<[^>]*@[^>]*>", raw)  # "A <a@x>, B <b@y>": the first
+            name, mail = _parse_from(first.group(0) if first else raw)
+            author = (_utf8(name) or None, _utf8(mail) or None)
+        else:
+            author = (_utf8(raw.replace(b"<", b"").replace(b">", b"")).strip(_SPACE) or None, None)
+    return _patch(
+        source,
+        file,
+        category,
+        subject or subject_from_filename(source.name),
+        author,
+        header.date,
+        _safe_message(header.message),
+        files,
+        diff,
+        fields=header.fields,
+    )
+
+
+def _header_bytes(value: str, what: str, source: Path) -> bytes:
+    """A DEP-3 value as bytes, RFC 2047 words decoded when they are well formed."""
+    raw = value.encode("utf-8", "surrogateescape")
+    if b"=?" in raw:
+        try:
+            return _decode_header(raw, what, source)
+        except PatchError:
+            pass  # not a mail: "=?" is just text here
+    return raw
+
+
+def _safe_message(text: str) -> str:
+    """``text`` cleaned as git stores it, with every line ``git am`` would take
+    for the start of the patch kept indented, so the commit holds all of it."""
+    lines = []
+    for line in text.split("\n"):
+        raw = line.encode("utf-8", "surrogateescape")
+        if is_patch_break(raw + b"\n") or _MBOX_FROM_RE.match(raw):
+            line = " " + line
+        lines.append(line)
+    return _clean_message("\n".join(lines))
 
 
 def normal_change_id(value: str) -> str:
