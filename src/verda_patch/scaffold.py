@@ -34,6 +34,9 @@ class InitResult:
     created: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     git_initialized: bool = False
+    # the repository ``root`` sits in, when it is not ``root`` itself (it now
+    # holds the patch repo as a nested repository it does not track)
+    enclosing: Path | None = None
 
 
 def template(name: str) -> bytes:
@@ -81,11 +84,15 @@ def init(root: Path, extra_files: dict[str, str] | None = None) -> InitResult:
     # after base-commit exists: one Dockerfile per project it lists (never overwritten)
     for dest, data in delivery_files(root).items():
         _create(root, dest, DOCKERFILE_TEMPLATE, data, result)
-    inside = git.run(["rev-parse", "--is-inside-work-tree"], cwd=root, ok=(0, 128))
-    if inside.returncode != 0:
-        git.run(["init", "--quiet"], cwd=root)
-        return InitResult(root, result.created, result.kept, git_initialized=True)
-    return result
+    # A patch repo is always a repository of its own: made inside another one
+    # (the demo run in a checkout, init in a subfolder) it must never add its
+    # files or commits to that one.
+    top = git.run(["rev-parse", "--show-toplevel"], cwd=root, ok=(0, 128))
+    enclosing = Path(top.text.strip()).resolve() if top.returncode == 0 else None
+    if enclosing == root.resolve():
+        return result
+    git.run(["init", "--quiet"], cwd=root)
+    return InitResult(root, result.created, result.kept, git_initialized=True, enclosing=enclosing)
 
 
 def _create(root: Path, dest: str, name: str, data: bytes, result: InitResult) -> None:

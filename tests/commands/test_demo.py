@@ -48,3 +48,23 @@ def test_demo_never_writes_over_a_directory(tmp_path):
     assert result.exit_code == 2
     assert "not empty" in result.stderr
     assert (target / "keep.txt").read_text() == "mine"
+
+
+def test_demo_inside_a_checkout_never_commits_to_it(tmp_path, monkeypatch):
+    # issue 17: README's first command runs the demo inside the verda-patch
+    # checkout; it added a commit and a gitlink to that checkout
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    git(checkout, "init", "-q")
+    ident = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b"}
+    git(checkout, "commit", "-q", "--allow-empty", "-m", "mine", env=ident)
+    head = git(checkout, "rev-parse", "HEAD")
+    monkeypatch.chdir(checkout)
+    result = CliRunner().invoke(cli, ["demo"])
+    assert result.exit_code == 0, result.stderr
+    assert git(checkout, "rev-parse", "HEAD") == head
+    assert git(checkout, "ls-files") == ""
+    repo = checkout / "verda-patch-demo" / "patch-repo"
+    assert git(repo, "rev-parse", "--show-toplevel") == str(repo.resolve())
+    assert git(repo, "log", "--format=%s") == "Demo patch repo for nova 1.0.0"
+    assert "Left behind" in result.stdout and "rm -rf" in result.stdout

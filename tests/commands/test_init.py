@@ -142,14 +142,19 @@ def test_git_init_only_when_not_in_a_repo(tmp_path: Path) -> None:
     assert git(root, "rev-parse", "HEAD") == head
 
 
-def test_no_nested_repo_inside_an_existing_one(tmp_path: Path) -> None:
+def test_inside_another_repository_the_patch_repo_is_its_own(tmp_path: Path) -> None:
+    # issue 17: made inside another checkout, the patch repo must never add
+    # its files to that repository's index or history
     outer = tmp_path / "monorepo"
     outer.mkdir()
     git(outer, "init", "-q")
     root = outer / "ops" / "patches"
     doc = json.loads(init(root, "--json").stdout)
-    assert doc["git_initialized"] is False
-    assert not (root / ".git").exists()
+    assert doc["git_initialized"] is True
+    assert doc["enclosing_repository"] == str(outer.resolve())
+    assert (root / ".git").is_dir()
+    assert git(root, "rev-parse", "--show-toplevel") == str(root.resolve())
+    assert git(outer, "ls-files") == ""
 
 
 def test_init_defaults_to_the_current_directory(

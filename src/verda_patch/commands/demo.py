@@ -25,6 +25,12 @@ TOUR = """\
   verda-patch new nova my-fix -c general    after editing .verda/work/nova, turn it into a patch
   verda-patch base bump nova 2.0.0          move to the next release, dropping merged patches
   verda-patch check                         what CI runs on every pull request
+
+[bold]Left behind[/] (remove it all with: rm -rf {root} {mirror})
+  {root}  upstream/, and patch-repo/: a git repository of its own
+      with one commit, its work tree under patch-repo/.verda/ (ignored by git)
+  {mirror}  the upstream's mirror in verda-patch's cache
+      ($VERDA_PATCH_CACHE, default ~/.cache/verda-patch); 'apply' reuses it
 """
 
 
@@ -35,12 +41,21 @@ def demo(app: App, directory: Path | None) -> None:
     """Offline end-to-end tour on a generated sample upstream.
 
     Creates DIRECTORY (default ./verda-patch-demo) with a sample upstream and a
-    patch repo, applies it, and prints what to try next. Needs no network; the
-    directory is left as a real patch repo to keep playing with.
+    patch repo, applies it, and prints what to try next. Needs no network.
+
+    Left behind: DIRECTORY (upstream/ and patch-repo/, a git repository of its
+    own, never part of a repository DIRECTORY sits in) and the upstream's
+    mirror in the cache ($VERDA_PATCH_CACHE); the tour's last lines name both.
+
+    \b
+    Examples:
+      verda-patch demo                  # in ./verda-patch-demo
+      verda-patch demo ~/tour           # anywhere else
     """
     from verda_patch.apply import Hooks, apply_project
     from verda_patch.config import load
     from verda_patch.demo import generate
+    from verda_patch.mirror import Mirror
 
     root = (directory or Path("verda-patch-demo")).resolve()
     app.say(f"generating a sample upstream and patch repo in {root}")
@@ -48,12 +63,14 @@ def demo(app: App, directory: Path | None) -> None:
     config = load(repos.patch_repo)
     with app.progress("applying nova") as bar:
         result = apply_project(config, "nova", hooks=Hooks(progress=bar, notify=app.say))
+    mirror = Mirror.for_project(config, config.project("nova")).path
     if app.json:
         app.emit_json(
             {
                 "root": str(root),
                 "upstream": str(repos.upstream),
                 "patch_repo": str(repos.patch_repo),
+                "mirror": str(mirror),
                 "apply": result.to_json(),
             }
         )
@@ -69,6 +86,8 @@ def demo(app: App, directory: Path | None) -> None:
             work=result.work_tree,
             count=len(result.applied),
             repo_rel=rel,
+            root=root,
+            mirror=mirror,
         ),
         highlight=False,
     )

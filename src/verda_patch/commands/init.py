@@ -16,8 +16,9 @@ def init(app: App) -> None:
 
     Creates base-commit (a commented example), patches/, custom-source/,
     review/, dockerfiles/, scripts/apply_patch.sh and a .gitignore for .verda/,
-    and runs 'git init' when the directory is not in a git repo yet. Files that
-    already exist are kept untouched.
+    and runs 'git init' unless the directory is already the top of a git
+    repository: a patch repo is always a repository of its own, also when made
+    inside another checkout. Files that already exist are kept untouched.
     """
     from verda_patch.scaffold import init as scaffold
 
@@ -31,6 +32,7 @@ def init(app: App) -> None:
                 "created": result.created,
                 "kept": result.kept,
                 "git_initialized": result.git_initialized,
+                "enclosing_repository": str(result.enclosing) if result.enclosing else None,
             }
         )
         return
@@ -39,7 +41,13 @@ def init(app: App) -> None:
     for name in result.kept:
         app.out.print(f"[dim]kept[/]    {name} (exists)", highlight=False)
     if result.git_initialized:
-        app.out.print("[green]initialized[/] git repository", highlight=False)
+        app.out.print(f"[green]initialized[/] git repository in {root}", highlight=False)
+    if result.enclosing:
+        app.out.print(
+            f"[dim]note[/]    it sits inside the repository {result.enclosing}, which it "
+            "leaves alone (git there sees an untracked folder)",
+            highlight=False,
+        )
     app.out.print(
         "\nNext: add your project to base-commit, then 'verda-patch apply <project>'.",
         highlight=False,
