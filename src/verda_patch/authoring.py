@@ -422,8 +422,12 @@ def _uncommitted_commit(
     index = tree.git_dir() / "verda-new.index"
     env = {"GIT_INDEX_FILE": str(index)}
     try:
-        # start from the user's index: its stat data spares hashing every file of the tree
-        shutil.copyfile(tree.git_dir() / "index", index)
+        # start from the user's index: its stat data spares hashing every file of the
+        # tree. copy2 keeps the index's mtime, which git needs: an entry whose file
+        # is as new as the index is "racily clean" and gets its content compared; a
+        # fresh mtime on the copy would make git trust stale stat data and miss a
+        # same-size edit made in the second the index was written (issue 17)
+        shutil.copy2(tree.git_dir() / "index", index)
     except FileNotFoundError:
         git.run(["read-tree", head], cwd=tree.path, env=env)
     try:

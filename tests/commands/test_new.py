@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from tests.builders import git
 from tests.test_export import PROJECT, Setup, setup_fixture, shared_fixture  # noqa: F401
@@ -21,6 +22,30 @@ def test_full_loop_apply_edit_new_apply(setup: Setup) -> None:
     assert setup.wgit("status", "--porcelain") == ""
     assert setup.repo.run("export", PROJECT).stdout == f"{PROJECT}: 0 written, 6 unchanged\n"
     assert setup.status() == f"?? patches/{PROJECT}/customs/0001-more-cores.patch"
+
+
+def test_same_second_same_size_edit_after_apply_is_not_missed(setup: Setup) -> None:
+    # issue 17: a same-size edit within the second the index was written is
+    # "racily clean" to git, which then compares contents; new copied the index
+    # to a fresh mtime, so git trusted the stale stat data and saw nothing
+    assert setup.repo.run("apply", PROJECT).exit_code == 0
+    # ctime cannot be set; with it ignored (a common setting) the edit below
+    # matches the index's stat data exactly, as a real same-second edit does
+    setup.wgit("config", "core.trustctime", "false")
+    quota = setup.work / "sample" / "quota.py"
+    then = quota.stat().st_mtime_ns - 10**10  # ten seconds ago: the copy is surely later
+    os.utime(quota, ns=(then, then))
+    setup.wgit("update-index", "--refresh")  # the index records that mtime
+    index = setup.work / ".git" / "index"
+    os.utime(index, ns=(then, then))  # ... and was written in the same second
+    size = quota.stat().st_size
+    quota.write_text(quota.read_text().replace("'cores': 40", "'cores': 64"))
+    os.utime(quota, ns=(then, then))
+    assert quota.stat().st_size == size
+    result = setup.repo.run("new", PROJECT, "more-cores", "-c", "customs", "-m", "More cores")
+    assert result.exit_code == 0, result.output
+    text = (setup.patch_dir("customs") / "0001-more-cores.patch").read_text()
+    assert "'cores': 64" in text
 
 
 def test_closed_stdin_takes_name_as_message(setup: Setup) -> None:
