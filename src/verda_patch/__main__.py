@@ -1,3 +1,35 @@
-from verda_patch.cli import main
+"""The entry point of ``verda-patch`` and ``python -m verda_patch``.
 
-main()
+Ctrl-C (or a CI job's SIGTERM) at any moment exits 130 with one line, never a
+traceback: the handlers go in here, before click, rich or any command module
+is imported, so a signal landing during start-up unwinds like one landing
+mid-command.
+"""
+
+import signal
+import sys
+
+EXIT_INTERRUPTED = 130
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    # SIGTERM (a CI job cancelled) unwinds like Ctrl-C, so state files and
+    # temp files are handled by the same code paths
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, _interrupted)
+    signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        from verda_patch.cli import cli
+
+        cli(prog_name="verda-patch")
+    except KeyboardInterrupt:
+        # before a command runs (imports, parsing); a running one reports it itself
+        sys.stderr.write("verda-patch: interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+
+
+if __name__ == "__main__":
+    main()

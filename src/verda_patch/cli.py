@@ -53,7 +53,7 @@ COMMANDS = {
 }
 
 EXIT_BUG = 3
-EXIT_INTERRUPTED = 130
+from verda_patch.__main__ import EXIT_INTERRUPTED  # noqa: E402  (one definition)
 
 
 @dataclass
@@ -222,6 +222,14 @@ class LazyGroup(click.Group):
             return command
         return super().get_command(ctx, cmd_name)
 
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:
+            # Ctrl-C while the command line is parsed: click would say "Aborted!", exit 1
+            click.echo("verda-patch: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
     def invoke(self, ctx: click.Context) -> Any:
         verbose = bool(ctx.params.get("verbose"))
         try:
@@ -330,26 +338,8 @@ def cli(
     )
 
 
-def not_available(name: str, issue: str) -> click.Command:
-    """A registered command that is not built yet (exit 2, never a traceback)."""
-
-    @click.command(name, context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def command(args: tuple[str, ...]) -> None:
-        raise UserError(f"'{name}' is not available yet ({issue})")
-
-    command.help = f"(not available yet: {issue})"
-    return command
-
-
-def _terminate(signum: int, frame: object) -> None:
-    # SIGTERM (a CI job cancelled) unwinds like Ctrl-C, so state files and
-    # temp files are handled by the same code paths
-    raise KeyboardInterrupt
-
-
 def main() -> None:
-    import signal
+    """The console script (kept for callers of ``verda_patch.cli:main``)."""
+    from verda_patch.__main__ import main as entry
 
-    signal.signal(signal.SIGTERM, _terminate)
-    cli(prog_name="verda-patch")
+    entry()
