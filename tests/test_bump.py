@@ -263,6 +263,23 @@ def scenario(template, tmp_path) -> Scenario:
     return copy_scenario(template, tmp_path)
 
 
+def _to_conflict(s: Scenario, plan: bump.Plan | None = None) -> PatchConflict:
+    """Start the bump and run it to its conflict in customs/0001.
+
+    It stops first at the partial squash: 2.0.0 already has its scheduler half,
+    so the patch does not apply exactly; the 3-way merge is staged for review,
+    never taken in the patch's place, and --continue takes it.
+    """
+    with pytest.raises(PatchConflict) as first:
+        bump.start(s.config(), plan or bump.plan(s.config(), "sample", "2.0.0"))
+    assert first.value.patch == FILES["C"]
+    assert first.value.paths == ("sample/scheduler.py",)
+    assert "3-way merge of it is staged for review" in first.value.message
+    with pytest.raises(PatchConflict) as second:
+        bump.resume(s.config(), "sample")
+    return second.value
+
+
 def _applied(s: Scenario) -> None:
     from verda_patch.apply import apply_project
 
@@ -323,10 +340,8 @@ def test_requirement_line_filter():
 def test_end_to_end(scenario):
     s = scenario
     _applied(s)
-    plan = bump.plan(s.config(), "sample", "2.0.0")
-    with pytest.raises(PatchConflict) as stopped:
-        bump.start(s.config(), plan)
-    assert stopped.value.patch == FILES["E"] and stopped.value.paths == ("sample/api.py",)
+    stopped = _to_conflict(s)
+    assert stopped.patch == FILES["E"] and stopped.paths == ("sample/api.py",)
     assert not s.patch("A").exists() and not s.patch("B").exists()
     series = (s.root / "patches/sample/cherry-pick/series").read_text()
     assert series == f"# backports from master\n{FILES['C'].split('/')[1]}\n"
@@ -364,8 +379,7 @@ def test_abort_restores_every_byte(scenario):
     tree = s.root / ".verda/work/sample"
     head = git(tree, "rev-parse", "HEAD")
     before = s.snapshot()
-    with pytest.raises(PatchConflict):
-        bump.start(s.config(), bump.plan(s.config(), "sample", "2.0.0"))
+    _to_conflict(s)
     assert s.snapshot() != before
     s.resolve_conflict()
     (s.root / "patches/sample/general/9999-stray.patch").write_text("x")  # made meanwhile
@@ -398,7 +412,7 @@ def test_interrupted_while_applying_then_continue_and_abort(scenario):
     before = s.snapshot()
     with pytest.raises(KeyboardInterrupt):
         bump.start(
-            s.config(), bump.plan(s.config(), "sample", "2.0.0"), Hooks(progress=_Interrupt(2))
+            s.config(), bump.plan(s.config(), "sample", "2.0.0"), Hooks(progress=_Interrupt(1))
         )
     assert bump.read_state(s.root, "sample")["phase"] == bump.APPLYING
     with pytest.raises(OperationFailed, match="in progress"):
@@ -424,8 +438,10 @@ def test_interrupted_while_finishing_then_continue(scenario, monkeypatch):
     # a series without the conflicting patch, so the apply goes through
     s.patch("E").unlink()
     (s.root / "patches/sample/customs/series").write_text("")
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(PatchConflict):  # the partial squash's staged 3-way merge
         bump.start(s.config(), bump.plan(s.config(), "sample", "2.0.0"))
+    with pytest.raises(KeyboardInterrupt):
+        bump.resume(s.config(), "sample")
     assert bump.read_state(s.root, "sample")["phase"] == bump.FINISHING
     result = bump.resume(s.config(), "sample")
     assert result.new_commit == s.new and set(result.refreshed) == {FILES["C"]}
@@ -459,8 +475,7 @@ def test_a_patch_dropped_with_am_skip(scenario):
     """Upstream made customs/0001 obsolete: 'git am --skip' drops it; --abort brings it back."""
     s = scenario
     before = s.snapshot()
-    with pytest.raises(PatchConflict):
-        bump.start(s.config(), bump.plan(s.config(), "sample", "2.0.0"))
+    _to_conflict(s)
     tree = s.root / ".verda/work/sample"
     git(tree, "am", "--skip")
     result = bump.resume(s.config(), "sample")
@@ -475,8 +490,7 @@ def test_a_patch_dropped_with_am_skip(scenario):
 def test_abort_after_am_skip(scenario):
     s = scenario
     before = s.snapshot()
-    with pytest.raises(PatchConflict):
-        bump.start(s.config(), bump.plan(s.config(), "sample", "2.0.0"))
+    _to_conflict(s)
     git(s.root / ".verda/work/sample", "am", "--skip")
     bump.abort(s.config(), "sample")
     assert s.snapshot() == before

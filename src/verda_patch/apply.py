@@ -46,11 +46,14 @@ FALLBACK_AUTHOR = (git.COMMITTER_NAME, git.COMMITTER_EMAIL)
 FALLBACK_DATE = "Sat, 1 Jan 2000 00:00:00 +0000"
 _TRAILER_LINE_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*:\s|\(cherry picked from commit )")
 
+# No --3way (SPEC "Exact"): git am's 3-way fallback merges a patch onto whatever
+# file the merge picks (a renamed one, say) and commits a clean merge as if the
+# patch had applied. A patch that does not apply exactly stops the run; only
+# then may a 3-way merge of that one patch leave conflict markers (see _stop).
 AM_ARGS = (
     "am",
     "--keep-non-patch",  # strip only [PATCH...] from subjects, as the SPEC says
     "--committer-date-is-author-date",  # reproducible commit ids
-    "--3way",  # conflicts come with markers the developer can resolve
     "--no-gpg-sign",
 )
 
@@ -329,28 +332,120 @@ def verify_chain(tree: WorkTree, base: str, patches: Sequence[Patch]) -> None:
     )
 
 
-def _conflict(
-    tree: WorkTree, patches: Sequence[Patch], offset: int, output: str, operation: str
+def _stop(
+    tree: WorkTree,
+    patches: Sequence[Patch],
+    output: str,
+    operation: str,
+    *,
+    three_way: bool = True,
+    done_before: int | None = None,
 ) -> PatchConflict:
-    number = _stopped_at(tree.path)
-    index = offset + number - 1
+    """The conflict a stopped ``git am`` is at, with the hint that fits what happened.
+
+    With ``three_way`` (a work tree the user resolves in), the patch that did
+    not apply exactly is merged 3-way (``git apply --3way``: same path only,
+    never another file) to leave conflict markers — and the run stops even when
+    that merge is clean, so a merged result is never taken for the patch.
+    """
+    index = _stopped_at(tree.path) - 1
     patch = patches[index] if 0 <= index < len(patches) else None
     name = patch.file if patch else "(unknown patch)"
     paths = _failed_paths(tree.path, output)
-    where = f" in {', '.join(paths)}" if paths else ""
+    reason = _reason(output)
     command = "apply" if operation == "apply" else "base bump"
+    refresh = (
+        f" and 'verda-patch export {tree.project}' to refresh the patch file"
+        if command == "apply"
+        else " (it refreshes the patch files)"
+    )
+    then = (
+        f"then 'verda-patch {command} --continue {tree.project}'{refresh}; or "
+        f"'verda-patch {command} --abort {tree.project}'"
+    )
+    if done_before is not None and index == done_before:
+        return PatchConflict(
+            f"still unresolved: {reason}",
+            patch=name,
+            paths=paths,
+            git_message=output,
+            file=patch.path if patch else None,
+            hint=f"'git add' the resolved files in {tree.path} (or 'git am --skip' it), {then}",
+        )
+    merged = _three_way(tree, patch) if three_way and patch else None
+    where = f" in {', '.join(paths)}" if paths else ""
+    if merged is not None:
+        conflicted = unmerged_paths(tree.path)
+        if conflicted:
+            message = f"does not apply exactly{where}; conflict markers left in " + ", ".join(
+                conflicted
+            )
+            hint = f"resolve them in {tree.path}, 'git add' the files, {then}"
+            paths = tuple(dict.fromkeys((*paths, *conflicted)))
+        elif _nothing_staged(tree.path):
+            message = (
+                f"does not apply{where}: its change is already in the tree "
+                "(upstream or an earlier patch has it)"
+            )
+            hint = (
+                f"remove it (see 'verda-patch prune {tree.project}') or fix the series, "
+                f"then 'verda-patch {command} --abort {tree.project}' and run it again"
+            )
+        else:
+            message = (
+                f"does not apply exactly{where}: {reason}; a 3-way merge of it is staged "
+                "for review, not taken as the patch"
+            )
+            hint = f"check the merged result in {tree.path} ('git diff --cached'), {then}"
+        output = output + merged
+    else:
+        message = f"does not apply{where}: {reason}"
+        hint = f"{_refresh_hint(output, tree.path)}, {then}"
     return PatchConflict(
-        f"does not apply{where}: {_reason(output)}",
+        message,
         patch=name,
         paths=paths,
         git_message=output,
         file=patch.path if patch else None,
-        hint=(
-            f"resolve in {tree.path}, 'git add' the files, then "
-            f"'verda-patch {command} --continue {tree.project}'; or "
-            f"'verda-patch {command} --abort {tree.project}'"
-        ),
+        hint=hint,
     )
+
+
+def _three_way(tree: WorkTree, patch: Patch) -> str | None:
+    """``git apply --3way`` of the stopped patch; its output, or None when no merge was made."""
+    if not tree.am_in_progress():
+        return None
+    res = git.run(
+        ["apply", "--3way", "-"],
+        cwd=tree.path,
+        input=patch.diff if patch.diff.endswith(b"\n") else patch.diff + b"\n",
+        ok=(0, 1, 128),
+    )
+    if res.returncode == 0 or unmerged_paths(tree.path):
+        return res.err
+    return None  # no 3-way possible (a path the base lacks, blobs it lacks): nothing changed
+
+
+def _nothing_staged(repo: Path) -> bool:
+    return git.run(["diff", "--cached", "--quiet"], cwd=repo, ok=(0, 1)).returncode == 0
+
+
+def _refresh_hint(output: str, where: Path) -> str:
+    """Which file and hunk did not fit, and how to redo it by hand."""
+    missing = re.findall(r"^error: (.+): does not exist in index$", output, re.MULTILINE)
+    hunks = re.findall(r"^error: patch failed: (.+):(\d+)$", output, re.MULTILINE)
+    if missing:
+        what = f"the base has no {missing[0]}: point the patch at the file that holds it now"
+    elif hunks:
+        path, line = hunks[0]
+        what = (
+            f"the hunk at {path}:{line} no longer matches the base: redo it by hand "
+            f"('git am --show-current-patch=diff' shows it; 'git apply --reject' keeps the "
+            "hunks that fit)"
+        )
+    else:
+        what = "redo the change by hand ('git am --show-current-patch=diff' shows it)"
+    return f"{what} in {where}, 'git add' the files"
 
 
 def build(
@@ -360,13 +455,19 @@ def build(
     patches: Sequence[Patch],
     hooks: Hooks,
     operation: str = "apply",
+    *,
+    three_way: bool = True,
 ) -> str:
-    """Apply ``patches`` (path-checked by :func:`prepare`) on ``base`` in ``tree``."""
+    """Apply ``patches`` (path-checked by :func:`prepare`) on ``base`` in ``tree``.
+
+    ``three_way``: on a stop, leave conflict markers for the user (not in a
+    scratch tree nobody resolves in).
+    """
     total = len(patches)
     if patches:
         outcome = run_am(tree.path, mailbox(patches), total, hooks.progress)
         if not outcome.ok:
-            raise _conflict(tree, patches, 0, outcome.output, operation)
+            raise _stop(tree, patches, outcome.output, operation, three_way=three_way)
     return finish(config, tree, base, patches)
 
 
@@ -541,16 +642,13 @@ def continue_apply(config: RepoConfig, project: str, hooks: Hooks | None = None)
         done_before = _stopped_at(tree.path) - 1
         outcome = run_am(tree.path, None, len(series), hooks.progress, args=CONTINUE_ARGS)
         if not outcome.ok:
-            if tree.am_in_progress() and _stopped_at(tree.path) - 1 == done_before:
-                raise PatchConflict(
-                    f"still unresolved: {_reason(outcome.output)}",
-                    patch=series[done_before].file,
-                    paths=_failed_paths(tree.path, outcome.output),
-                    git_message=outcome.output,
-                    file=series[done_before].path,
-                    hint="'git add' the resolved files (or 'git am --skip' it) and continue",
-                )
-            raise _conflict(tree, series, 0, outcome.output, str(state.get("operation")))
+            raise _stop(
+                tree,
+                series,
+                outcome.output,
+                str(state.get("operation")),
+                done_before=done_before if tree.am_in_progress() else None,
+            )
     head = finish(config, tree, base, series)
     backup = state.get("backup_ref")
     return _result(tree, base, head, names, str(backup) if backup else None)
@@ -622,7 +720,7 @@ def scratch_tree(
     try:
         tree.create(mirror)
         git.run(["checkout", "--quiet", "-B", tree.branch, commit], cwd=path)
-        head = build(config, tree, commit, series, hooks)
+        head = build(config, tree, commit, series, hooks, three_way=False)
         ok = True
         yield tree, head
     finally:

@@ -555,7 +555,10 @@ def _git_detail(output: str) -> str:
     point into the (deleted) scratch tree."""
     lines = output.strip().splitlines()
     last = max((i for i, line in enumerate(lines) if line.startswith("Applying: ")), default=0)
-    return "\n".join(line for line in lines[last:] if not line.startswith("hint: "))
+    # git's errors go to stderr unbuffered, its "Applying:" lines to a buffered stdout:
+    # the errors may come first; only the failing patch has any
+    errors = [line for line in lines[:last] if line.startswith(("error: ", "CONFLICT"))]
+    return "\n".join(line for line in lines[last:] + errors if not line.startswith("hint: "))
 
 
 def check_apply(

@@ -366,9 +366,9 @@ class Mirror:
         if code and not ok_missing:
             text = upstreams.redact(stderr.decode("utf-8", "replace"))
             message = text.strip().splitlines()
-            verb = args[0]
+            doing = "cloning" if args[0] == "clone" else "fetching"
             raise OperationFailed(
-                f"{verb}ing {self.location} failed: {message[-1] if message else f'exit {code}'}",
+                f"{doing} {self.location} failed: {message[-1] if message else f'exit {code}'}",
                 hint="check the network and the upstream URL; the cache was left as it was",
             ) from GitError([upstreams.redact(a) for a in args], code, text, cwd)
 

@@ -126,7 +126,7 @@ class WorkTree:
         return paths
 
     def unmerged(self) -> list[str]:
-        """Paths a stopped ``git am --3way`` left in conflict."""
+        """Paths a stopped patch's 3-way merge left in conflict."""
         return unmerged_paths(self.path)
 
     def commits(self, since: str, until: str = "HEAD") -> list[Commit]:

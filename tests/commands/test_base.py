@@ -101,9 +101,13 @@ def test_bump_conflict_continue_refreshes_with_the_resolution(scenario):
     s = scenario
     result = _run(s, "base", "bump", PROJECT, "2.0.0", "--yes")
     assert result.exit_code == 1
+    # the partial squash does not apply exactly: its 3-way merge waits for review
+    assert FILES["C"] in result.stderr and "staged for review" in result.stderr
+    assert "pruned 2 (1 identical, 1 modified)" in result.stdout
+    result = _run(s, "base", "bump", "--continue", PROJECT)
+    assert result.exit_code == 1
     assert FILES["E"] in result.stderr and "sample/api.py" in result.stderr
     assert "base bump --continue sample" in result.stderr
-    assert "pruned 2 (1 identical, 1 modified)" in result.stdout
     # the bump holds the lock on base-commit and the other commands know it
     assert _run(s, "base", "set", PROJECT, "2.0.0").exit_code == 1
     again = _run(s, "base", "bump", PROJECT, "2.0.0", "--yes")
@@ -155,6 +159,9 @@ def test_bump_json_when_done(scenario):
     s.patch("E").unlink()
     (s.root / "patches/sample/customs/series").write_text("")
     result = _run(s, "--json", "base", "bump", PROJECT, "2.0.0", "--yes")
+    assert result.exit_code == 1  # the partial squash's 3-way merge waits for review
+    assert json.loads(result.stdout)["conflict"]["patch"] == FILES["C"]
+    result = _run(s, "--json", "base", "bump", "--continue", PROJECT)
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["status"] == "done"
@@ -186,6 +193,11 @@ def test_bump_conflict_json(scenario):
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
     assert doc["status"] == "conflict"
+    assert doc["conflict"]["patch"] == FILES["C"]
+    assert doc["conflict"]["paths"] == ["sample/scheduler.py"]
+    result = _run(s, "--json", "base", "bump", "--continue", PROJECT)
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
     assert doc["conflict"]["patch"] == FILES["E"] and doc["conflict"]["paths"] == ["sample/api.py"]
 
 

@@ -30,8 +30,10 @@ def apply(
 
     The work tree is .verda/work/PROJECT on branch verda/PROJECT. The same base
     and patch files always give the same commit ids. A patch that does not
-    apply stops the run (exit 1) in git am's conflict state: resolve, 'git add',
-    then 'apply --continue PROJECT', or 'apply --abort PROJECT'.
+    apply exactly stops the run (exit 1) in git am's state, with conflict
+    markers (or a clean merge staged for review) where a 3-way merge of that
+    patch could make them: resolve, 'git add', 'apply --continue PROJECT',
+    then 'export PROJECT' to refresh the patch file; or 'apply --abort PROJECT'.
     """
     from verda_patch import apply as engine
     from verda_patch.errors import UserError
