@@ -179,7 +179,7 @@ def test_conflict_continue_keeps_trailer(scenario):
     assert result.applied[-1] == "customs/0003-Lower-core-quota.patch"
     msg = git(tree, "log", "-1", "--format=%B")
     assert msg.rstrip().endswith("Verda-Patch: customs/0003-Lower-core-quota.patch")
-    assert not (repo.path / ".verda/state/sample.json").exists()
+    assert not (repo.path / ".verda/work/sample/.git/verda-patch/apply.json").exists()
 
 
 def test_continued_commits_are_as_reproducible_as_applied_ones(scenario, monkeypatch):

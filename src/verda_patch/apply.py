@@ -23,7 +23,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from verda_patch import git
+from verda_patch import contain, git
 from verda_patch.config import RepoConfig
 from verda_patch.errors import (
     DirtyWorkTree,
@@ -249,9 +249,8 @@ def _stopped_at(repo: Path) -> int:
 
 def custom_files(root: Path, project: str) -> list[tuple[str, Path]]:
     """Regular files under ``custom-source/<project>``; anything else is refused."""
-    base = root / CUSTOM_SOURCE / project
-    if base.is_symlink():
-        raise UserError("custom-source folder is a symlink", file=base)
+    # custom-source and custom-source/<project>: real folders of the repo, never links
+    base = contain.folder(root, Path(CUSTOM_SOURCE, project))
     if not base.is_dir():
         return []
     out = []
@@ -284,7 +283,7 @@ def commit_custom_source(config: RepoConfig, project: str, tree: Path) -> bool:
     for rel, source in files:
         target = tree / rel
         # a symlink the patch series created must not carry our copy outside the tree
-        if not str(target.parent.resolve()).startswith(str(real_tree)) or target.is_symlink():
+        if not contain.is_within(target.parent, real_tree) or target.is_symlink():
             raise UserError(
                 f"custom-source path '{rel}' would be written through a symlink in the tree",
                 file=source,
@@ -683,11 +682,14 @@ def abort_apply(config: RepoConfig, project: str) -> str | None:
         tree.reset_to(str(previous))
         synced = state.get("previous_synced")
         if synced:
-            git.run(["update-ref", "refs/verda/synced", str(synced)], cwd=tree.path)
+            git.run(
+                ["update-ref", "--end-of-options", "refs/verda/synced", str(synced)],
+                cwd=tree.path,
+            )
         tree.clear_state()
         return str(previous)
     tree.clear_state()
-    shutil.rmtree(tree.path)
+    tree.remove()
     return None
 
 
@@ -709,21 +711,18 @@ def scratch_tree(
 
     hooks = hooks or Hooks()
     _tree0, mirror, commit, series = prepare(config, project, hooks, base=base, patches=patches)
-    scratch_root = config.root / ".verda" / "tmp"
-    scratch_root.mkdir(parents=True, exist_ok=True)
+    scratch_root = contain.verda_dir(config.root, "tmp")
     path = Path(tempfile.mkdtemp(prefix=f"{project}-", dir=scratch_root))
     shutil.rmtree(path)
     tree = WorkTree(config, project)
-    tree.path = path
-    tree.state_file = path.with_suffix(".state.json")
+    tree.path = path  # its apply state lives in its own .git and goes with it
     ok = False
     try:
         tree.create(mirror)
-        git.run(["checkout", "--quiet", "-B", tree.branch, commit], cwd=path)
+        git.run(["checkout", "--quiet", "-B", tree.branch, commit], cwd=path)  # 40-hex
         head = build(config, tree, commit, series, hooks, three_way=False)
         ok = True
         yield tree, head
     finally:
         if ok or not keep_on_conflict:
             shutil.rmtree(path, ignore_errors=True)
-            tree.state_file.unlink(missing_ok=True)

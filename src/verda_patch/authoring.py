@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from verda_patch import git
+from verda_patch import contain, git
 from verda_patch.apply import (
     CUSTOM_SOURCE,
     Hooks,
@@ -358,7 +358,7 @@ def _rebuild(
     start = have[keep - 1].sha if keep else base
     rest = list(series[keep:])
     new_files = {p.file for p in new}
-    with _linked_tree(tree.path, start, config.root / ".verda" / "tmp") as scratch:
+    with _linked_tree(tree.path, start, contain.verda_dir(config.root, "tmp")) as scratch:
         outcome = run_am(scratch, mailbox(rest), len(rest))
         if not outcome.ok:
             done = int(git.out(["rev-list", "--count", f"{start}..HEAD"], cwd=scratch) or 0)

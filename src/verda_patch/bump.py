@@ -7,8 +7,10 @@ remove the merged ones; apply the rest on REF in the work tree
 dependency lines of ``requirements.txt`` / ``setup.cfg`` changed.
 
 Before anything is touched, ``base-commit`` and every file under
-``patches/<project>/`` are copied to ``.verda/state/bump-<project>/`` and a
-state file ``.verda/state/<project>.bump.json`` records the phase. Whatever
+``patches/<project>/`` are copied to ``bump/<project>/backup/`` and a state
+file ``bump/<project>/state.json`` records the phase, both in the patch repo's
+private state folder (``opstate.repo_state_dir``: inside its ``.git``, where
+no commit can plant a state file). Whatever
 stops the run — a conflict, Ctrl-C, a crash — ``--continue`` carries on from
 the phase it reached and ``--abort`` puts every one of those files back byte
 for byte and the work tree where it was.
@@ -17,7 +19,6 @@ for byte and the work tree where it was.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import shutil
 import tempfile
@@ -27,13 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from verda_patch import basefile, git
+from verda_patch import basefile, contain, git, opstate
 from verda_patch.apply import Hooks
 from verda_patch.config import BASE_FILE, RepoConfig
 from verda_patch.errors import OperationFailed, PatchConflict, UserError
 from verda_patch.mirror import Mirror
 from verda_patch.store import PATCHES_DIR, Store, sha256_file, write_atomic
-from verda_patch.worktree import STATE_DIR, WorkTree
+from verda_patch.worktree import WorkTree
 
 Notify = Callable[[str], None]
 
@@ -50,31 +51,92 @@ CONFLICT = "conflict"
 FINISHING = "finishing"
 
 
+def _bump_dir(root: Path, project: str) -> Path:
+    # one folder per project: the state and the backup of two projects never share a name
+    return opstate.repo_state_dir(root) / "bump" / project
+
+
 def state_path(root: Path, project: str) -> Path:
-    return root / STATE_DIR / f"{project}.bump.json"
+    return _bump_dir(root, project) / "state.json"
 
 
 def backup_dir(root: Path, project: str) -> Path:
-    return root / STATE_DIR / f"bump-{project}"
+    return _bump_dir(root, project) / "backup"
+
+
+def legacy_state(root: Path, project: str) -> Path | None:
+    """A bump state an older verda-patch kept under ``.verda/state/`` (no longer read)."""
+    path = root / opstate.LEGACY_DIR / f"{project}.bump.json"
+    return path if path.is_file() and not path.is_symlink() else None
 
 
 def read_state(root: Path, project: str) -> dict[str, Any] | None:
     path = state_path(root, project)
     try:
-        data: dict[str, Any] = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except ValueError:
-        raise OperationFailed(
-            "the bump state file is damaged",
-            file=path,
-            hint="the originals are in " + str(backup_dir(root, project)),
+        data = opstate.read_json(path)
+        return None if data is None else _valid_state(data, project)
+    except ValueError as exc:
+        raise opstate.damaged(
+            path,
+            str(exc),
+            "restore base-commit and the patch files from git "
+            f"('git checkout -- base-commit patches/{project}'), then remove it",
         ) from None
+
+
+_PHASES = (PRUNING, APPLYING, CONFLICT, FINISHING)
+
+
+def _valid_state(data: Any, project: str) -> dict[str, Any]:
+    """``data`` when it has the shape :func:`start` writes; else ``opstate.BadState``."""
+    from verda_patch.config import check_refname
+
+    if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+        raise opstate.BadState("not a bump state of this verda-patch version")
+    if data.get("operation") != "bump" or data.get("phase") not in _PHASES:
+        raise opstate.BadState("unknown operation or phase")
+    opstate.project_name(data.get("project"), project)
+    for end in ("from", "to"):
+        value = data.get(end)
+        if not isinstance(value, dict):
+            raise opstate.BadState(f"'{end}' is not an object")
+        opstate.commit_id(value.get("commit"), f"{end}.commit")
+        ref = value.get("ref")
+        if ref is not None and (not isinstance(ref, str) or check_refname(ref)):
+            raise opstate.BadState(f"{end}.ref is not a ref name")
+    files = data.get("files")
+    if not isinstance(files, dict) or not all(
+        isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) for v in files.values()
+    ):
+        raise opstate.BadState("'files' is not a map of saved files to sha256")
+    for rel in files:
+        opstate.project_file(rel, project)
+    dirs = data.get("dirs")
+    if not isinstance(dirs, list):
+        raise opstate.BadState("'dirs' is not a list")
+    for rel in dirs:
+        opstate.project_file(rel, project)
+    tree = data.get("work_tree")
+    if not isinstance(tree, dict) or not isinstance(tree.get("existed"), bool):
+        raise opstate.BadState("'work_tree' is not an object")
+    opstate.commit_id(tree.get("head"), "work_tree.head", optional=True)
+    opstate.commit_id(tree.get("synced"), "work_tree.synced", optional=True)
+    opstate.patch_names(data.get("remove"))
+    opstate.patch_names(data.get("dropped", []))
+    for key in ("verdicts", "requirements"):
+        items = data.get(key)
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise opstate.BadState(f"'{key}' is not a list of objects")
+    fields = set(RequirementChange.__dataclass_fields__)
+    if any(set(r) != fields for r in data["requirements"]):
+        raise opstate.BadState("a requirement change has unknown fields")
+    if not isinstance(data.get("prune"), dict):
+        raise opstate.BadState("'prune' is not an object")
     return data
 
 
 def _write_state(root: Path, project: str, state: dict[str, Any]) -> None:
-    write_atomic(state_path(root, project), json.dumps(state, indent=2).encode())
+    opstate.write_json(state_path(root, project), state)
 
 
 def refuse_if_bumping(config: RepoConfig, project: str) -> None:
@@ -428,7 +490,7 @@ def _refuse_unsaved(config: RepoConfig, project: str, base: str) -> None:
 
 def _project_files(root: Path, project: str) -> list[Path]:
     """Every regular file under ``patches/<project>/`` (patches, series, anything else)."""
-    folder = root / PATCHES_DIR / project
+    folder = contain.folder(root, Path(PATCHES_DIR, project))  # no symlink on the way
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
@@ -439,7 +501,7 @@ def _save_originals(root: Path, project: str) -> dict[str, str]:
     final = backup_dir(root, project)
     if final.exists():
         shutil.rmtree(final)  # left by a run that never wrote its state: nothing refers to it
-    final.parent.mkdir(parents=True, exist_ok=True)
+    final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = Path(tempfile.mkdtemp(prefix=f".bump-{project}.", dir=final.parent))
     manifest: dict[str, str] = {}
     try:
@@ -488,7 +550,7 @@ def start(config: RepoConfig, the_plan: Plan, hooks: Hooks | None = None) -> Res
             "given": the_plan.target.given,
             "kind": the_plan.target.kind,
         },
-        "backup": backup_dir(root, project).relative_to(root).as_posix(),
+        "backup": str(backup_dir(root, project)),  # for people; never read back
         "files": manifest,
         "dirs": _project_dirs(root, project),
         "work_tree": {
@@ -759,7 +821,7 @@ def _reproduce(config: RepoConfig, project: str, hooks: Hooks) -> list[str]:
     if tree.head() != before:
         tree.reset_to(before)
     if synced:
-        git.run(["update-ref", "refs/verda/synced", synced], cwd=tree.path)
+        git.run(["update-ref", "--end-of-options", "refs/verda/synced", synced], cwd=tree.path)
     return [
         f"{problem}; the work tree keeps your resolution at {before[:12]}: check "
         f"'verda-patch export {project}' and 'git diff'"
@@ -779,6 +841,7 @@ def resume(config: RepoConfig, project: str, hooks: Hooks | None = None) -> Resu
     hooks = hooks or Hooks()
     state = read_state(config.root, project)
     if state is None:
+        _refuse_legacy(config.root, project)
         raise UserError(
             f"no 'base bump' of {project} is in progress; nothing to continue",
             hint=f"start one with 'verda-patch base bump {project} REF --yes'",
@@ -793,11 +856,12 @@ def abort(config: RepoConfig, project: str) -> AbortResult:
     root = config.root
     state = read_state(root, project)
     if state is None:
+        _refuse_legacy(root, project)
         raise UserError(
             f"no 'base bump' of {project} is in progress; nothing to abort",
             hint=f"'verda-patch base show {project}' shows the pinned base",
         )
-    saved = root / str(state.get("backup") or backup_dir(root, project).relative_to(root))
+    saved = backup_dir(root, project)  # a fixed place, never one the state names
     manifest: dict[str, str] = state["files"]
     missing = [rel for rel in manifest if not (saved / rel).is_file()]
     if missing:
@@ -818,10 +882,13 @@ def abort(config: RepoConfig, project: str) -> AbortResult:
         if tree.exists() and before.get("head") and tree.head() != before["head"]:
             tree.reset_to(str(before["head"]))
             if before.get("synced"):
-                git.run(["update-ref", "refs/verda/synced", str(before["synced"])], cwd=tree.path)
+                git.run(
+                    ["update-ref", "--end-of-options", "refs/verda/synced", str(before["synced"])],
+                    cwd=tree.path,
+                )
             head = str(before["head"])
         elif tree.exists() and not before.get("existed"):
-            shutil.rmtree(tree.path)
+            tree.remove()
             head = None
         elif tree.exists():
             head = tree.head()
@@ -834,7 +901,7 @@ def abort(config: RepoConfig, project: str) -> AbortResult:
             path.unlink()
             deleted.append(rel)
     for rel, digest in manifest.items():
-        target = root / rel
+        target = contain.file_in(root, rel)
         data = (saved / rel).read_bytes()
         if hashlib.sha256(data).hexdigest() != digest:
             raise OperationFailed(
@@ -843,6 +910,7 @@ def abort(config: RepoConfig, project: str) -> AbortResult:
                 hint="restore the files from git ('git checkout -- patches base-commit')",
             )
         if not target.is_file() or target.read_bytes() != data:
+            contain.folder(root, Path(rel).parent, create=True)
             write_atomic(target, data)
             shutil.copymode(saved / rel, target)
             restored.append(rel)
@@ -852,8 +920,21 @@ def abort(config: RepoConfig, project: str) -> AbortResult:
     return AbortResult(project, tuple(restored), tuple(deleted), head)
 
 
+def _refuse_legacy(root: Path, project: str) -> None:
+    """Say what to do with a bump an older version stopped (its state is not trusted)."""
+    old = legacy_state(root, project)
+    if old is not None:
+        raise UserError(
+            f"{old.relative_to(root)} was written by an older verda-patch; state under "
+            ".verda/ is no longer read, because a commit can plant it",
+            file=old,
+            hint=f"finish or abort that bump with the version that started it, or restore "
+            f"'git checkout -- base-commit patches/{project}' and remove {opstate.LEGACY_DIR}",
+        )
+
+
 def _project_dirs(root: Path, project: str) -> list[str]:
-    folder = root / PATCHES_DIR / project
+    folder = contain.folder(root, Path(PATCHES_DIR, project))
     if not folder.is_dir():
         return []
     return sorted(p.relative_to(root).as_posix() for p in folder.rglob("*") if p.is_dir())

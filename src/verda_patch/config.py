@@ -302,7 +302,12 @@ def load_settings(path: Path) -> Settings:
             values["categories"] = tuple(cats)
         else:
             text = _scalar(value, name, path)
-            if name == "work_dir" and (Path(text).is_absolute() or ".." in Path(text).parts):
+            parts = Path(text).parts
+            if name == "work_dir" and (
+                Path(text).is_absolute()
+                or ".." in parts
+                or any(p.lower() == ".git" for p in parts)  # git's own folder is never ours
+            ):
                 raise ConfigError(
                     "work_dir must be a relative path inside the patch repo",
                     file=path,

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from verda_patch import git
+from verda_patch import contain, git
 from verda_patch.apply import Hooks, scratch_tree
 from verda_patch.config import RepoConfig
 from verda_patch.errors import UserError
@@ -72,8 +72,9 @@ class ReviewResult:
         }
 
 
-def review_dir(config: RepoConfig, project: str) -> Path:
-    return config.root / REVIEW_DIR / project
+def review_dir(config: RepoConfig, project: str, *, create: bool = False) -> Path:
+    """``review/<project>``: refused (exit 2) when it or ``review`` is a symlink."""
+    return contain.folder(config.root, Path(REVIEW_DIR, project), create=create)
 
 
 def touched_paths(tree: Path, base: str) -> set[str]:
@@ -185,8 +186,7 @@ def _prune_empty(directory: Path, paths: Iterable[str]) -> None:
 def write(config: RepoConfig, project: str, expected: Mapping[str, ReviewFile]) -> ReviewResult:
     """Make ``review/<project>`` hold exactly ``expected``; untouched files are not rewritten."""
     result = compare(config, project, expected)
-    directory = result.directory
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = review_dir(config, project, create=True)
     # removals first: a stale symlink or file may stand where a folder has to go
     for rel in result.removed:
         path = directory / rel

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from verda_patch import contain
 from verda_patch.config import RepoConfig
 from verda_patch.errors import PatchError, UserError
 from verda_patch.patchfile import Patch, parse_file
@@ -127,16 +128,17 @@ class Store:
         self.root = config.root
         self.categories = config.settings.categories
 
-    def project_dir(self, project: str) -> Path:
-        return self.root / PATCHES_DIR / project
+    def project_dir(self, project: str, *, create: bool = False) -> Path:
+        """``patches/<project>``: refused (exit 2) when it or ``patches`` is a symlink."""
+        return contain.folder(self.root, Path(PATCHES_DIR, project), create=create)
 
-    def category_dir(self, project: str, category: str) -> Path:
+    def category_dir(self, project: str, category: str, *, create: bool = False) -> Path:
         if category not in self.categories:
             raise UserError(
                 f"unknown category '{category}' (known: {', '.join(self.categories)})",
                 hint="set 'categories' in verda-patch.yaml to add one",
             )
-        return self.project_dir(project) / category
+        return contain.folder(self.root, Path(PATCHES_DIR, project, category), create=create)
 
     def entries(self, project: str) -> list[Entry]:
         """Every patch file of ``project`` in apply order (not parsed)."""
@@ -253,8 +255,7 @@ class Store:
 
     def add(self, project: str, category: str, slug: str, data: bytes) -> Entry:
         """Write a new patch as ``NNNN-<slug>.patch``; never overwrites a file."""
-        folder = self.category_dir(project, category)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = self.category_dir(project, category, create=True)
         number = self.next_number(project, category)
         name = f"{number:04d}-{slugify(slug)}.patch"
         path = folder / name

@@ -11,7 +11,6 @@ past it is work a rebuild would lose.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import time
@@ -21,14 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from verda_patch import git
+from verda_patch import contain, git, opstate
 from verda_patch.config import RepoConfig
+from verda_patch.errors import UserError
 from verda_patch.mirror import Mirror
 from verda_patch.patchfile import TRAILER_KEY
 
 SYNCED_REF = "refs/verda/synced"
 BACKUP_PREFIX = "refs/verda/backup/"
-STATE_DIR = ".verda/state"
+# inside the work tree's .git, where no checkout can write: our marker and our state
+META_DIR = "verda-patch"
+MARKER = "worktree"
+APPLY_STATE = "apply.json"
 
 
 def branch_name(project: str) -> str:
@@ -37,15 +40,19 @@ def branch_name(project: str) -> str:
 
 @contextmanager
 def repo_lock(root: Path, notify: Any = None) -> Iterator[None]:
-    """One verda-patch writer per patch repo at a time; a second one waits, and says so."""
-    lock_dir = root / ".verda"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with (lock_dir / "lock").open("a+") as handle:
+    """One verda-patch writer per patch repo at a time; a second one waits, and says so.
+
+    ``.verda/`` is made (and checked) here, and the lock is opened with
+    ``O_NOFOLLOW``: a committed ``.verda/lock`` symlink cannot make us truncate
+    the file it points to.
+    """
+    lock_path = contain.verda_dir(root) / "lock"
+    with os.fdopen(contain.open_private(root, lock_path), "r+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "another process"
+            holder = handle.read(200).strip() or "another process"
             if notify:
                 notify(f"waiting for {holder} to finish with this patch repo")
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -65,6 +72,33 @@ def unmerged_paths(repo: Path) -> list[str]:
     """Paths in conflict in ``repo``'s index (one ``git diff --diff-filter=U`` call)."""
     res = git.run(["diff", "--name-only", "--diff-filter=U", "-z"], cwd=repo)
     return git.zsplit(res.stdout)
+
+
+APPLY_PHASES = ("applying", "conflict")
+APPLY_OPERATIONS = ("apply", "base bump")
+
+
+def _valid_apply_state(data: Any, project: str) -> dict[str, Any]:
+    """``data`` when it has exactly the shape ``apply_project`` writes; else BadState."""
+    if not isinstance(data, dict):
+        raise opstate.BadState("not a JSON object")
+    opstate.project_name(data.get("project"), project)
+    if data.get("operation") not in APPLY_OPERATIONS:
+        raise opstate.BadState(f"unknown operation {data.get('operation')!r}")
+    if data.get("phase") not in APPLY_PHASES:
+        raise opstate.BadState(f"unknown phase {data.get('phase')!r}")
+    opstate.commit_id(data.get("base"), "base")
+    opstate.commit_id(data.get("previous_head"), "previous_head", optional=True)
+    opstate.commit_id(data.get("previous_synced"), "previous_synced", optional=True)
+    opstate.patch_names(data.get("patches"))
+    backup = data.get("backup_ref")
+    if backup is not None and not (
+        isinstance(backup, str)
+        and opstate.BACKUP_REF_RE.fullmatch(backup)
+        and backup.startswith(f"{BACKUP_PREFIX}{project}/")
+    ):
+        raise opstate.BadState(f"backup_ref {backup!r} is not a verda-patch backup ref")
+    return data
 
 
 @dataclass(frozen=True)
@@ -90,9 +124,14 @@ class WorkTree:
     def __init__(self, config: RepoConfig, project: str) -> None:
         self.config = config
         self.project = project
-        self.path = config.work_tree(project)
+        # refused here (exit 2) when a component is a symlink or not a folder
+        self.path = contain.folder(config.root, Path(config.settings.work_dir, project))
         self.branch = branch_name(project)
-        self.state_file = config.root / STATE_DIR / f"{project}.json"
+
+    @property
+    def state_file(self) -> Path:
+        """The apply state: inside our own ``.git``, never in the patch repo's files."""
+        return self.git_dir() / META_DIR / APPLY_STATE
 
     # --- reading -----------------------------------------------------------------
 
@@ -132,7 +171,15 @@ class WorkTree:
     def commits(self, since: str, until: str = "HEAD") -> list[Commit]:
         """Commits ``since..until`` oldest first, with full messages (one git call)."""
         res = git.run(
-            ["log", "--reverse", "-z", "--format=%H%x00%s%x00%B", f"{since}..{until}", "--"],
+            [
+                "log",
+                "--reverse",
+                "-z",
+                "--format=%H%x00%s%x00%B",
+                "--end-of-options",
+                f"{since}..{until}",
+                "--",
+            ],
             cwd=self.path,
         )
         fields = res.stdout.decode("utf-8", "surrogateescape").split("\0")
@@ -157,7 +204,9 @@ class WorkTree:
         if (
             synced
             and git.run(
-                ["merge-base", "--is-ancestor", synced, head], cwd=self.path, ok=(0, 1)
+                ["merge-base", "--is-ancestor", "--end-of-options", synced, head],
+                cwd=self.path,
+                ok=(0, 1),
             ).returncode
             == 0
         ):
@@ -169,14 +218,58 @@ class WorkTree:
 
     # --- writing -----------------------------------------------------------------
 
+    def owned(self) -> bool:
+        """Whether verda-patch made this work tree (its marker is in ``.git``).
+
+        A checkout cannot write under ``.git``; a work tree an older version made
+        (no marker yet, but the alternates file only we write) is adopted.
+        """
+        git_dir = self.git_dir()
+        if git_dir.is_symlink() or not git_dir.is_dir():
+            return False
+        marker = git_dir / META_DIR / MARKER
+        if marker.is_file() and not marker.is_symlink():
+            return True
+        if (git_dir / "objects" / "info" / "alternates").is_file():
+            self._mark()
+            return True
+        return False
+
+    def _mark(self) -> None:
+        meta = self.git_dir() / META_DIR
+        meta.mkdir(exist_ok=True)
+        (meta / MARKER).write_text(f"work tree of {self.project}, made by verda-patch\n")
+
+    def refuse_unless_owned(self) -> None:
+        if not self.owned():
+            raise UserError(
+                f"{self.path} was not made by verda-patch; it resets and cleans only "
+                "work trees it made",
+                file=self.path,
+                hint="move the folder away (or remove it) and run the command again",
+            )
+
     def create(self, mirror: Mirror) -> None:
-        """An empty repository borrowing the mirror's objects."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        git.run(["init", "--quiet", str(self.path)], cwd=self.path.parent)
+        """An empty repository borrowing the mirror's objects, in a folder we make."""
+        root = self.config.root
+        if contain.is_within(self.path, root / contain.VERDA_DIR):
+            contain.verda_dir(root)  # .verda/ ignores itself
+        rel = self.path.relative_to(root)
+        parent = contain.folder(root, rel.parent, create=True)
+        contain.folder(root, rel)  # no symlink planted since we were made
+        if self.path.exists() and any(self.path.iterdir()):
+            self.refuse_unless_owned()  # something else already lives there
+        git.run(["init", "--quiet", "--", str(self.path)], cwd=parent)
+        self._mark()
         alternates = self.git_dir() / "objects" / "info" / "alternates"
         alternates.write_text(str((mirror.path / "objects").resolve()) + "\n")
         # our work trees are rebuilt, not maintained: never let a gc touch them
         git.run(["config", "gc.auto", "0"], cwd=self.path)
+
+    def remove(self) -> None:
+        """Delete the work tree, only when verda-patch made it."""
+        self.refuse_unless_owned()
+        shutil.rmtree(self.path)
 
     def mark_synced(self) -> None:
         git.run(["update-ref", SYNCED_REF, "HEAD"], cwd=self.path)
@@ -188,13 +281,13 @@ class WorkTree:
         index = self.git_dir() / "verda-backup.index"
         env = {"GIT_INDEX_FILE": str(index)}
         try:
-            git.run(["read-tree", head], cwd=self.path, env=env)
+            git.run(["read-tree", "--end-of-options", head], cwd=self.path, env=env)
             git.run(["add", "-A", "--", "."], cwd=self.path, env=env)
             tree = git.out(["write-tree"], cwd=self.path, env=env)
         finally:
             index.unlink(missing_ok=True)
         commit = head
-        if tree != git.out(["rev-parse", f"{head}^{{tree}}"], cwd=self.path):
+        if tree != git.out(["rev-parse", "--end-of-options", f"{head}^{{tree}}"], cwd=self.path):
             commit = git.out(
                 ["commit-tree", tree, "-p", head, "-m", "verda-patch: work tree before --force"],
                 cwd=self.path,
@@ -209,31 +302,39 @@ class WorkTree:
         while git.resolve(self.path, ref):
             n += 1
             ref = f"{BACKUP_PREFIX}{self.project}/{stamp}-{n}"
-        git.run(["update-ref", ref, commit], cwd=self.path)
+        git.run(["update-ref", "--end-of-options", ref, commit], cwd=self.path)
         return ref
 
     def reset_to(self, commit: str) -> None:
         """Check ``commit`` out on the branch, dropping every local change."""
+        self.refuse_unless_owned()
         if self.am_in_progress():
             shutil.rmtree(self.git_dir() / "rebase-apply", ignore_errors=True)
-        git.run(["checkout", "--quiet", "--force", "-B", self.branch, commit], cwd=self.path)
+        # checkout reads a revision after --end-of-options as a path: pass a full id
+        sha = git.resolve(self.path, commit)
+        if sha is None:
+            raise UserError(f"{commit!r} is not a commit in {self.path}")
+        git.run(["checkout", "--quiet", "--force", "-B", self.branch, sha], cwd=self.path)
         git.run(["clean", "-fdq"], cwd=self.path)
 
     # --- the operation state file ------------------------------------------------
 
     def read_state(self) -> dict[str, Any] | None:
-        try:
-            data: dict[str, Any] = json.loads(self.state_file.read_text())
-        except FileNotFoundError:
+        """The state of a stopped apply, validated; a damaged one is an error (exit 1)."""
+        if not self.owned():
             return None
-        except ValueError:
-            return {"operation": "unknown", "corrupt": True}
-        return data
+        try:
+            data = opstate.read_json(self.state_file)
+            return None if data is None else _valid_apply_state(data, self.project)
+        except ValueError as exc:
+            raise opstate.damaged(
+                self.state_file,
+                str(exc),
+                f"remove it and run 'verda-patch apply --force {self.project}'",
+            ) from None
 
     def write_state(self, state: dict[str, Any]) -> None:
-        from verda_patch.store import write_atomic
-
-        write_atomic(self.state_file, json.dumps(state, indent=2).encode())
+        opstate.write_json(self.state_file, state)
 
     def clear_state(self) -> None:
         self.state_file.unlink(missing_ok=True)

@@ -152,7 +152,7 @@ def test_interrupted_apply_recovers_on_plain_rerun(make_upstream, make_patch_rep
         repo.add_patch("sample", "customs", f"{i + 1:04d}-extra-{i}.patch", _new_file_patch(i))
     argv = [sys.executable, "-m", "verda_patch", "--repo", str(repo.path), "apply", "sample"]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    state = repo.path / ".verda/state/sample.json"
+    state = repo.path / ".verda/work/sample/.git/verda-patch/apply.json"
     deadline = time.monotonic() + 60
     while not (repo.path / ".verda/work/sample/.git/rebase-apply").exists():
         assert time.monotonic() < deadline, "apply never started git am"

@@ -1,0 +1,265 @@
+"""Issue 18, containment and state: a patch repo under review is someone else's input.
+
+Each test plants what a pull request can carry (a committed symlink, a folder,
+a state file) and runs the commands a CI job or a colleague would. The files
+outside the patch repo — a fake home with .bashrc and .gitconfig, a secret, a
+second mirror in the shared cache — must be byte-identical afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.builders import git, side_commit, write_series
+
+BASHRC = b"# the victim's shell setup\nexport PATH=/usr/bin\n"
+GITCONFIG = b"[user]\n\tname = Victim\n"
+SECRET = b"build-token-do-not-leak\n"
+
+
+class Outside:
+    """Files verda-patch must never touch, and a byte-exact snapshot of them."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.home = tmp_path / "victim"
+        self.home.mkdir()
+        (self.home / ".bashrc").write_bytes(BASHRC)
+        (self.home / ".gitconfig").write_bytes(GITCONFIG)
+        (self.home / "notes").mkdir()
+        (self.home / "notes" / "todo.txt").write_text("keep me\n")
+        (self.home / "sample.json").write_text('{"mine": true}\n')
+        self.secret_dir = tmp_path / "secrets"
+        (self.secret_dir / "sample").mkdir(parents=True)
+        (self.secret_dir / "sample" / "token").write_bytes(SECRET)
+        self.mirror = tmp_path / "cache" / "other-team-0123456789abcdef.git"
+        self.mirror.parent.mkdir(parents=True, exist_ok=True)
+        git(self.mirror.parent, "init", "-q", "--bare", self.mirror.name)
+        (self.mirror / "refs" / "tags").mkdir(parents=True, exist_ok=True)
+        (self.mirror / "refs" / "tags" / "2.0.0").write_text("1" * 40 + "\n")
+        self.before = self.snapshot()
+
+    def snapshot(self) -> dict[str, tuple[str, bytes]]:
+        out: dict[str, tuple[str, bytes]] = {}
+        for top in (self.home, self.secret_dir, self.mirror):
+            for dirpath, dirnames, filenames in os.walk(top):
+                for name in dirnames + filenames:
+                    path = Path(dirpath) / name
+                    if path.is_symlink():
+                        out[str(path)] = ("link", os.readlink(path).encode())
+                    elif path.is_file():
+                        out[str(path)] = (oct(path.stat().st_mode), path.read_bytes())
+                    else:
+                        out[str(path)] = ("dir", b"")
+        return out
+
+    def assert_untouched(self) -> None:
+        assert self.snapshot() == self.before
+
+
+@pytest.fixture
+def outside(tmp_path):
+    return Outside(tmp_path)
+
+
+@pytest.fixture
+def repo(make_upstream, make_patch_repo):
+    up = make_upstream()
+    base = up.rev("1.0.0")
+    fix = side_commit(
+        up, base, "Raise core quota", {"sample/quota.py": "LIMITS = {'cores': 40, 'ram': 51200}\n"}
+    )
+    repo = make_patch_repo()
+    repo.set_base("sample", up, base, ref="1.0.0")
+    write_series(repo, up, "sample", "customs", [fix])
+    repo.up = up  # type: ignore[attr-defined]
+    return repo
+
+
+def _refused(result, name: str) -> None:
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
+    assert name in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --- symlinks where verda-patch writes -------------------------------------------------------
+
+
+@pytest.mark.parametrize("link", [".verda", ".verda/work", ".verda/work/sample"])
+def test_apply_never_resets_a_folder_a_symlink_points_to(repo, outside, link):
+    where = repo.path / link
+    where.parent.mkdir(parents=True, exist_ok=True)
+    where.symlink_to(outside.home)
+    _refused(repo.run("apply", "sample"), link)
+    outside.assert_untouched()
+    _refused(repo.run("apply", "--force", "sample"), link)
+    outside.assert_untouched()
+
+
+def test_a_work_dir_that_is_a_symlink_is_refused(repo, outside):
+    (repo.path / "verda-patch.yaml").write_text("work_dir: build\n")
+    (repo.path / "build").symlink_to(outside.home)
+    _refused(repo.run("apply", "sample"), "build")
+    outside.assert_untouched()
+
+
+def test_a_work_dir_inside_git_is_refused(repo):
+    (repo.path / "verda-patch.yaml").write_text("work_dir: .git/x\n")
+    result = repo.run("list")
+    assert result.exit_code == 2
+    assert "verda-patch.yaml:1" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["apply", "sample"], ["review", "sample"], ["tag", "sample"]])
+def test_the_lock_is_never_opened_through_a_symlink(repo, outside, command):
+    (repo.path / ".verda").mkdir()
+    (repo.path / ".verda" / "lock").symlink_to(outside.home / ".gitconfig")
+    _refused(repo.run(*command), ".verda/lock")
+    outside.assert_untouched()
+
+
+def test_the_lock_is_never_a_hard_link(repo, outside):
+    (repo.path / ".verda").mkdir()
+    os.link(outside.home / ".gitconfig", repo.path / ".verda" / "lock")
+    _refused(repo.run("apply", "sample"), ".verda/lock")
+    outside.assert_untouched()
+
+
+def test_a_symlinked_state_folder_is_never_written(repo, outside):
+    (repo.path / ".verda").mkdir()
+    (repo.path / ".verda" / "state").symlink_to(outside.home)
+    result = repo.run("apply", "sample")
+    assert result.exit_code == 0, result.stderr  # .verda/state is not used any more
+    outside.assert_untouched()
+
+
+def _patches_linked_out(repo, outside) -> Path:
+    real = repo.path / "patches" / "sample"
+    victim = outside.home / "notes"
+    for path in sorted(real.rglob("*")):
+        target = victim / path.relative_to(real)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    outside.before = outside.snapshot()
+    return real
+
+
+def test_patch_folder_symlink_is_refused_by_every_writer(repo, outside):
+    assert repo.run("apply", "sample").exit_code == 0
+    tree = repo.path / ".verda/work/sample"
+    (tree / "sample" / "new.py").write_text("x = 1\n")
+    real = _patches_linked_out(repo, outside)
+    shutil.rmtree(real)
+    real.symlink_to(outside.home / "notes")
+    for command in (
+        ["new", "sample", "more", "-c", "customs", "-m", "More"],
+        ["export", "sample"],
+        ["prune", "sample", "--yes"],
+        ["list", "sample"],
+        ["check", "sample"],
+    ):
+        result = repo.run(*command)
+        assert result.exit_code == 2, (command, result.stderr)
+        assert "patches/sample" in result.stderr, command
+        outside.assert_untouched()
+
+
+@pytest.mark.parametrize("link", ["custom-source", "custom-source/sample"])
+def test_custom_source_from_outside_never_reaches_review_or_archive(repo, outside, link):
+    where = repo.path / link
+    where.parent.mkdir(parents=True, exist_ok=True)
+    where.symlink_to(
+        outside.secret_dir / "sample" if link.endswith("sample") else outside.secret_dir
+    )
+    for command in (["review", "sample"], ["archive", "sample", "-o", "out.tar.gz"]):
+        _refused(repo.run(*command), link)
+    result = repo.run("check", "sample")
+    assert result.exit_code != 0
+    assert link in result.stderr + result.stdout
+    assert not (repo.path / "review" / "sample" / "token").exists()
+    assert not (repo.path / "out.tar.gz").exists()
+    outside.assert_untouched()
+
+
+@pytest.mark.parametrize("link", ["review", "review/sample"])
+def test_review_never_writes_through_a_symlink(repo, outside, link):
+    where = repo.path / link
+    where.parent.mkdir(parents=True, exist_ok=True)
+    where.symlink_to(outside.home / "notes")
+    _refused(repo.run("review", "sample"), link)
+    outside.assert_untouched()
+
+
+def test_containment_is_by_component_not_by_string_prefix(repo):
+    # the series makes sample/out a link to ../../sample2 (a neighbour work tree);
+    # custom-source then writes through it: ".../work/sample2" starts with ".../work/sample"
+    up = repo.up
+    base = up.rev("1.0.0")
+    side = side_commit(up, base, "placeholder", {})
+    git(up.path, "checkout", "-q", "--detach", base)
+    (up.path / "sample" / "out").symlink_to("../../sample2")
+    git(up.path, "add", "sample/out")
+    up.tick += 1
+    link = up.commit("Add link")
+    git(up.path, "checkout", "-q", "-")
+    del side
+    (repo.path / "patches" / "sample" / "customs" / "0002-link.patch").write_bytes(
+        up.format_patch(link)
+    )
+    neighbour = repo.path / ".verda" / "work" / "sample2"
+    neighbour.mkdir(parents=True)
+    (repo.path / "custom-source" / "sample" / "sample" / "out").mkdir(parents=True)
+    (repo.path / "custom-source" / "sample" / "sample" / "out" / "planted").write_text("x\n")
+    result = repo.run("apply", "sample")
+    assert list(neighbour.iterdir()) == []
+    assert result.exit_code == 2, result.stderr
+    assert "symlink" in result.stderr
+
+
+def test_is_within_compares_whole_components(tmp_path):
+    from verda_patch.contain import is_within
+
+    (tmp_path / "nova").mkdir()
+    (tmp_path / "nova2").mkdir()
+    (tmp_path / "nova" / "link").symlink_to(tmp_path / "nova2")
+    assert is_within(tmp_path / "nova" / "a", tmp_path / "nova")
+    assert is_within(tmp_path / "nova", tmp_path / "nova")
+    assert not is_within(tmp_path / "nova2", tmp_path / "nova")
+    assert not is_within(tmp_path / "nova" / "link" / "x", tmp_path / "nova")
+
+
+# --- folders verda-patch did not make ---------------------------------------------------------
+
+
+def test_apply_never_cleans_a_folder_it_did_not_create(repo, outside):
+    planted = repo.path / ".verda" / "work" / "sample"
+    planted.mkdir(parents=True)
+    (planted / "keep.txt").write_text("committed by someone\n")
+    repo.commit_all("carry a work tree folder")  # as 'git add -f' would
+    for command in (["apply", "sample"], ["apply", "--force", "sample"]):
+        _refused(repo.run(*command), ".verda/work/sample")
+        assert (planted / "keep.txt").read_text() == "committed by someone\n"
+    outside.assert_untouched()
+
+
+def test_verda_ignores_itself_in_a_repo_init_did_not_make(repo):
+    assert not (repo.path / ".gitignore").exists()
+    assert repo.run("apply", "sample").exit_code == 0
+    status = git(repo.path, "status", "--porcelain", "--untracked-files=all")
+    assert ".verda" not in status
+    git(repo.path, "add", "-A")
+    staged = git(repo.path, "diff", "--cached", "--name-only")
+    assert ".verda" not in staged
+
+
+def test_a_planted_verda_gitignore_is_rewritten(repo):
+    (repo.path / ".verda").mkdir()
+    (repo.path / ".verda" / ".gitignore").write_text("!*\n")
+    assert repo.run("apply", "sample").exit_code == 0
+    assert ".verda" not in git(repo.path, "status", "--porcelain", "--untracked-files=all")
