@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from verda_patch import git
-from verda_patch.apply import Hooks, scratch_tree
+from verda_patch.apply import Hooks, custom_files, scratch_tree
 from verda_patch.config import RepoConfig
 from verda_patch.errors import (
     NothingToDo,
@@ -284,11 +284,13 @@ class Fork:
     repo: Path
     ref: str
     tip: str
+    tree: str  # the tip's tree: what the imported commits must build
     commits: tuple[str, ...]
+    skipped: tuple[Skipped, ...] = ()
 
 
 def read_fork(repo: Path, ref: str, base: str, where: str) -> Fork:
-    """The commits of ``base..ref`` in ``repo``, oldest first; merges and other bases refused."""
+    """The commits of ``base..ref`` in ``repo``, oldest first; merges and empty ones skipped."""
     tip = git.resolve(repo, ref)
     if tip is None:
         raise UpstreamError(
@@ -313,23 +315,47 @@ def read_fork(repo: Path, ref: str, base: str, where: str) -> Fork:
             f"'{ref}' ({tip[:12]}) does not contain the base {base[:12]}", hint=hint
         )
     listing = git.out(
-        ["rev-list", "--reverse", "--topo-order", "--parents", f"{base}..{tip}"], cwd=repo
+        ["log", "--reverse", "--topo-order", "--format=%H %T %P", f"{base}..{tip}", "--"],
+        cwd=repo,
     )
+    trees: dict[str, str] = {}
     commits: list[str] = []
+    skipped: list[Skipped] = []
     for line in listing.splitlines():
-        sha, *parents = line.split()
+        sha, tree, *parents = line.split()
+        trees[sha] = tree
         if len(parents) > 1:
-            raise UserError(
-                f"commit {sha[:12]} of '{ref}' is a merge; a patch series is linear",
-                hint=f"rebase the fork onto the base first (git rebase {base[:12]} {ref})",
+            # format-patch leaves merges out too; the check against the tip's tree
+            # tells whether one resolved a conflict the linear series lacks
+            skipped.append(
+                Skipped(sha[:12], "merge commit: its changes come with the commits it merges")
             )
+            continue
+        parent_tree = trees.get(parents[0]) if parents else None
+        if parent_tree is None and parents:
+            parent_tree = git.out(["rev-parse", f"{parents[0]}^{{tree}}"], cwd=repo)
+        if parent_tree == tree:
+            skipped.append(Skipped(sha[:12], "empty commit: it changes nothing"))
+            continue
         commits.append(sha)
-    return Fork(repo, ref, tip, tuple(commits))
+    return Fork(
+        repo,
+        ref,
+        tip,
+        trees.get(tip) or git.out(["rev-parse", f"{tip}^{{tree}}"], cwd=repo),
+        tuple(commits),
+        tuple(skipped),
+    )
 
 
 def fork_patches(fork: Fork, base: str) -> list[Incoming]:
     """Each fork commit as the ``git format-patch`` file ``export`` writes."""
-    rendered = render_commits(fork.repo, base, fork.commits)
+    if not fork.skipped:  # linear: one format-patch of the whole range
+        rendered = render_commits(fork.repo, base, fork.commits)
+    else:  # merges leave no single range ending in a patch commit: one call each
+        rendered = {}
+        for sha in fork.commits:
+            rendered.update(render_commits(fork.repo, f"{sha}^", [sha]))
     return [Incoming(sha[:12], rendered[sha], commit=sha) for sha in fork.commits]
 
 
@@ -495,21 +521,27 @@ class Source:
 
 
 @dataclass(frozen=True)
+class _Gathered:
+    items: list[Incoming]
+    exclude: frozenset[str] = frozenset()  # the fork's own commits: not "upstream"
+    skipped: tuple[Skipped, ...] = ()
+    tree: str | None = None  # the tree the queue must build (the fork tip's)
+
+
+@dataclass(frozen=True)
 class _Planned:
     incoming: Incoming
     patch: Patch  # parsed with its final name, for the build
     imported: Imported
 
 
-def _gather(
-    config: RepoConfig, project: str, source: Source, mirror: Mirror
-) -> tuple[list[Incoming], frozenset[str]]:
-    """The source's patches in its order, and the fork's own commits (branch imports)."""
+def _gather(config: RepoConfig, project: str, source: Source, mirror: Mirror) -> _Gathered:
+    """The source's patches in its order (and for a fork what else it knows)."""
     proj = config.project(project)
     if source.kind == "quilt":
-        return read_quilt(Path(source.value)), frozenset()
+        return _Gathered(read_quilt(Path(source.value)))
     if source.kind == "mbox":
-        return read_mbox(config.root, Path(source.value)), frozenset()
+        return _Gathered(read_mbox(config.root, Path(source.value)))
     if source.kind != "branch":  # pragma: no cover - the CLI offers the three kinds only
         raise UserError(f"unknown source kind {source.kind!r}")
     if source.from_dir is not None:
@@ -527,7 +559,8 @@ def _gather(
         if mirror.resolve(source.value) is None:
             mirror.update()
     fork = read_fork(repo, source.value, proj.commit, where)
-    return fork_patches(fork, proj.commit), frozenset(fork.commits)
+    listed = git.out(["rev-list", f"{proj.commit}..{fork.tip}"], cwd=repo).split()
+    return _Gathered(fork_patches(fork, proj.commit), frozenset(listed), fork.skipped, fork.tree)
 
 
 def _parse(
@@ -601,8 +634,9 @@ def import_queue(
         store.category_dir(project, category)  # unknown category: exit 2 first
     existing = store.load(project)
     mirror = Mirror.for_project(config, proj, notify=hooks.notify).ensure(commits=(proj.commit,))
-    items, exclude = _gather(config, project, source, mirror)
-    parsed, skipped = _parse(items, source)
+    gathered = _gather(config, project, source, mirror)
+    parsed, unread = _parse(gathered.items, source)
+    skipped = [*gathered.skipped, *unread]
     if not parsed:
         raise NothingToDo(
             f"nothing to import from {source.value}"
@@ -610,7 +644,7 @@ def import_queue(
             hint="check the series, the branch or the mailbox",
         )
     mirror.update()
-    upstream, fields = _lookup(mirror, parsed, exclude)
+    upstream, fields = _lookup(mirror, parsed, gathered.exclude)
     repo_name = _repo_name(mirror.location)
 
     numbers: dict[str, int] = {}
@@ -642,7 +676,9 @@ def import_queue(
         )
     _refuse_clashes(store, project, existing, planned)
 
-    verification = _verify(config, project, store, existing, planned, hooks)
+    # a fork's tip is the tree its commits must build, when nothing else is in the series
+    expect = gathered.tree if not existing and not custom_files(config.root, project) else None
+    verification = _verify(config, project, store, existing, planned, hooks, expect)
     # a series that would not build the queue's tree is only written with force;
     # the caller reports verification.problem either way
     written = write and (verification.ok or force)
@@ -721,6 +757,7 @@ def _verify(
     existing: Sequence[Patch],
     planned: Sequence[_Planned],
     hooks: Hooks,
+    expect: str | None = None,
 ) -> Verification:
     new = [p.patch for p in planned]
     in_source_order = [*existing, *new]
@@ -729,6 +766,14 @@ def _verify(
     if stopped:
         return Verification(
             None, None, f"the queue does not apply on the base in its own order: {stopped}"
+        )
+    assert source_tree is not None
+    if expect is not None and source_tree != expect:
+        return Verification(
+            source_tree,
+            None,
+            f"the fork's commits applied in order build {source_tree[:12]}, not the tip's "
+            f"tree {expect[:12]} (a merge that resolved a conflict?)",
         )
     if [p.file for p in as_imported] == [p.file for p in in_source_order]:
         return Verification(source_tree, source_tree)

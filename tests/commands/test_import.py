@@ -106,18 +106,42 @@ def test_usage_errors_are_exit_2(make_upstream, make_patch_repo, tmp_path):
     assert result.exit_code == 2 and "'nope' is no commit, branch or tag" in result.stderr
 
 
-def test_merge_in_the_fork_is_exit_2(make_upstream, make_patch_repo, tmp_path):
+def test_merges_and_empty_commits_are_skipped(make_upstream, make_patch_repo, tmp_path):
     up, repo = _repo(make_upstream, make_patch_repo)
     fork = tmp_path / "fork"
     fork_of(up, fork, up.rev("1.0.0"))
-    git(fork, "checkout", "-q", "-b", "side", "1.0.0")
     who = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org"}
-    git(fork, "commit", "-q", "--allow-empty", "-m", "side", env=who)
+    git(fork, "checkout", "-q", "-b", "side", "1.0.0")
+    git(fork, "commit", "-q", "--allow-empty", "-m", "Nothing", env=who)
+    (fork / "side.txt").write_text("side\n")
+    git(fork, "add", "side.txt")
+    git(fork, "commit", "-q", "-m", "Side file", env=who)
     git(fork, "checkout", "-q", "corp")
     git(fork, "merge", "-q", "--no-edit", "side", env=who)
-    result = repo.run("import", PROJECT, "--branch", "corp", "--from", str(fork))
-    assert result.exit_code == 2
-    assert "is a merge; a patch series is linear" in result.stderr
+    result = repo.run("--json", "import", PROJECT, "--branch", "corp", "--from", str(fork))
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [s["reason"].split(":")[0] for s in doc["skipped"]] == ["empty commit", "merge commit"]
+    assert len(doc["patches"]) == 4 and doc["same_tree"] is True
+    assert doc["source_tree"] == git(fork, "rev-parse", "corp^{tree}")
+
+
+def test_a_merge_that_resolved_a_conflict_is_exit_1(make_upstream, make_patch_repo, tmp_path):
+    up, repo = _repo(make_upstream, make_patch_repo)
+    fork = tmp_path / "fork"
+    fork_of(up, fork, up.rev("1.0.0"))
+    who = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org"}
+    git(fork, "checkout", "-q", "-b", "side", "1.0.0")
+    (fork / "README.rst").write_text("Side\n")
+    git(fork, "commit", "-q", "-am", "Side title", env=who)
+    git(fork, "checkout", "-q", "corp")
+    git(fork, "merge", "-q", "--no-edit", "side", env=who, check=False)
+    (fork / "README.rst").write_text("Resolved\n")
+    git(fork, "commit", "-q", "-am", "Merge side", env=who)
+    result = repo.run("import", PROJECT, "--branch", "corp", "--from", str(fork), "--yes")
+    assert result.exit_code == 1
+    assert "not the tip's tree" in result.stderr or "does not apply" in result.stderr
+    assert not (repo.path / "patches").exists()
 
 
 def test_renamed_categories_need_c(make_upstream, make_patch_repo, tmp_path):
