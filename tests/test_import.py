@@ -88,7 +88,7 @@ def test_quilt_keeps_names_and_bytes_and_sorts_by_dep3(make_upstream, make_patch
     assert got == {
         "upstream-fix.patch": ("cherry-pick/upstream-fix.patch", "DEP-3 Origin: upstream"),
         "debian-paths.patch": ("customs/debian-paths.patch", "DEP-3 Forwarded: not-needed"),
-        "fix-docs.patch": ("general/fix-docs.patch", "DEP-3, Forwarded: no"),
+        "fix-docs.patch": ("general/fix-docs.patch", "DEP-3 Forwarded: no"),
         "git-diff.diff": ("customs/git-diff.diff", "no DEP-3, no Change-Id, not upstream"),
         "p0.patch": (
             "customs/p0.patch",
@@ -96,6 +96,10 @@ def test_quilt_keeps_names_and_bytes_and_sorts_by_dep3(make_upstream, make_patch
         ),
     }
     assert result.written and result.verification and result.verification.ok
+    by_source = {p.source: p for p in result.patches}
+    assert by_source["upstream-fix.patch"].subject == "Raise the core quota"
+    assert by_source["debian-paths.patch"].author == "Pkg Maint <pkg@debian.org>"
+    assert by_source["git-diff.diff"].subject == "git diff"
     patches = repo.path / "patches" / PROJECT
     for name in ("upstream-fix.patch", "fix-docs.patch", "debian-paths.patch"):
         [written] = patches.glob(f"*/{name}")
@@ -169,30 +173,32 @@ def test_classify_rules():
         "no DEP-3, no Change-Id, not upstream",
     )
     vendor = "Description: d\nOrigin: vendor, https://example.com\n\n" + plain
-    assert classify(_patch(vendor), dep3_fields(vendor.encode()), nothing, "o/s") == (
+    assert classify(_patch(vendor), dep3_fields(_patch(vendor)), nothing, "o/s") == (
         "customs",
         "DEP-3 Origin: vendor",
     )
     url = "Description: d\nOrigin: https://opendev.org/o/s/commit/1234567\n\n" + plain
-    assert classify(_patch(url), dep3_fields(url.encode()), nothing, "o/s") == (
+    assert classify(_patch(url), dep3_fields(_patch(url)), nothing, "o/s") == (
         "cherry-pick",
         "DEP-3 Origin is an upstream URL",
     )
     found = OnUpstream({"1234567": "1234567" + "0" * 33}, {})
-    assert classify(_patch(url), dep3_fields(url.encode()), found, "x/y")[1] == (
+    assert classify(_patch(url), dep3_fields(_patch(url)), found, "x/y")[1] == (
         "DEP-3 Origin names upstream 123456700000"
     )
     applied = "Description: d\nApplied-Upstream: 2.0\n\n" + plain
-    assert classify(_patch(applied), dep3_fields(applied.encode()), nothing, "o/s")[0] == (
+    assert classify(_patch(applied), dep3_fields(_patch(applied)), nothing, "o/s")[0] == (
         "cherry-pick"
     )
 
 
 def test_dep3_fields_ignore_mail_headers_and_the_diff():
-    mail = b"From: A <a@b>\nSubject: s\n\nbody\n---\n--- a/x\n+++ b/x\nForwarded: no\n"
-    assert dep3_fields(mail) == {}
-    gbp = b"From: A <a@b>\nSubject: s\n\nbody\n\nForwarded: not-needed\n---\n--- a/x\n"
-    assert dep3_fields(gbp) == {"forwarded": "not-needed"}
+    diff = _new_file("x", "1")
+    assert dep3_fields(_patch("From: A <a@b>\nSubject: s\n\nbody\n---\n" + diff)) == {}
+    gbp = "From: A <a@b>\nSubject: s\n\nbody\n\nForwarded: not-needed\n---\n" + diff
+    assert dep3_fields(_patch(gbp)) == {"forwarded": "not-needed"}
+    header = "Description: d\nAuthor: A\nForwarded: no\n\n" + diff
+    assert dep3_fields(_patch(header))["forwarded"] == "no"
 
 
 # --- fork branch and mailbox --------------------------------------------------------------

@@ -35,6 +35,7 @@ from typing import Any
 from verda_patch import git
 from verda_patch.apply import Hooks, custom_files, scratch_tree
 from verda_patch.config import RepoConfig
+from verda_patch.dep3 import is_marker
 from verda_patch.errors import (
     NothingToDo,
     PatchConflict,
@@ -61,16 +62,7 @@ KINDS = ("quilt", "branch", "mbox")
 # the SPEC's roles; a patch repo that renames its categories picks with -c
 CHERRY_PICK, GENERAL, CUSTOMS = "cherry-pick", "general", "customs"
 
-_DEP3_KEYS = (
-    "description",
-    "origin",
-    "forwarded",
-    "applied-upstream",
-    "bug",
-    "last-update",
-    "author",
-)
-_FIELD_RE = re.compile(rb"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*?)[ \t\r]*$")
+_FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*):[ \t]*(.*?)[ \t]*$")
 _HEX_RE = re.compile(r"\b[0-9a-f]{7,40}\b")
 _STRIP_RE = re.compile(r"^-p ?(\d+)$")
 
@@ -362,29 +354,20 @@ def fork_patches(fork: Fork, base: str) -> list[Incoming]:
 # --- DEP-3 -------------------------------------------------------------------------------
 
 
-def dep3_fields(data: bytes) -> dict[str, str]:
-    """The DEP-3 fields (lower-case names) of a patch's header and message; {} when none.
+def dep3_fields(patch: Patch) -> dict[str, str]:
+    """The DEP-3 fields of a patch by lower-case name (first value each); {} when none.
 
-    DEP-3 fields sit before the diff, in a header of their own or as the last
-    lines of a mail's message (``gbp pq`` writes them there).
+    A DEP-3 header is read by the patch parser (``Patch.dep3``); a mail carries
+    the fields as the last lines of its message instead (``gbp pq`` writes them
+    there).
     """
+    if any(is_marker(name) for name in patch.dep3):
+        return {name.lower(): patch.dep3[name] for name in patch.dep3}
     fields: dict[str, str] = {}
-    for line in data.splitlines():
-        if line.startswith((b"--- ", b"diff ", b"Index: ", b"===")) or line.rstrip() == b"---":
-            break
-        m = _FIELD_RE.match(line)
-        if m:
-            key = m.group(1).decode("ascii").lower()
-            fields.setdefault(key, m.group(2).decode("utf-8", "replace"))
-    dep3 = {
-        k: v
-        for k, v in fields.items()
-        if k in _DEP3_KEYS or k.startswith("bug-") or k == "change-id"
-    }
-    if not any(k in _DEP3_KEYS or k.startswith("bug-") for k in dep3):
-        return {}
-    # a mail's From:/Subject: are mail headers, not DEP-3 fields
-    return dep3
+    for line in patch.message.rsplit("\n\n", 1)[-1].splitlines():
+        if m := _FIELD_RE.match(line):
+            fields.setdefault(m.group(1).lower(), m.group(2))
+    return fields if any(is_marker(name) for name in fields) else {}
 
 
 # --- upstream lookups --------------------------------------------------------------------
@@ -490,9 +473,11 @@ def classify(
     not_up = f" (cites {', '.join(lacking)}, which upstream lacks)" if lacking else ""
     if fields:
         shown = (
-            f"Forwarded: {fields['forwarded']}" if "forwarded" in fields else "no Origin upstream"
+            f"Forwarded: {fields['forwarded']}"
+            if "forwarded" in fields
+            else "header, no upstream Origin"
         )
-        return GENERAL, f"DEP-3, {shown}{not_up}"
+        return GENERAL, f"DEP-3 {shown}{not_up}"
     if patch.change_ids:
         return (
             GENERAL,
@@ -595,7 +580,7 @@ def _parse(
 def _lookup(
     mirror: Mirror, parsed: Sequence[tuple[Incoming, Patch]], exclude: frozenset[str]
 ) -> tuple[OnUpstream, list[dict[str, str]]]:
-    fields = [dep3_fields(item.data) for item, _patch in parsed]
+    fields = [dep3_fields(patch) for _item, patch in parsed]
     cited: list[str] = []
     ids: list[str] = []
     for (_item, patch), dep3 in zip(parsed, fields, strict=True):

@@ -138,18 +138,21 @@ def _render(app: App, result: ImportResult, yes: bool) -> None:
     table = Table(
         title=f"{result.project}: import from {escape(result.origin)}", title_justify="left"
     )
-    for column in ("source", "file", "category", "reason", "subject", "author"):
-        table.add_column(column, no_wrap=column in ("source", "file", "category"))
+    # a quilt import keeps the names: the file column then says all the source column would
+    kept = all(p.file == f"{p.category}/{p.source}" for p in result.patches)
+    columns = ("file", "category", "reason", "subject", "author")
+    for column in columns if kept else ("source", *columns):
+        table.add_column(column, no_wrap=column not in ("subject", "author"))
     for p in result.patches:
         style = _STYLE.get(p.category, "")
-        table.add_row(
-            escape(p.source),
+        row = [
             escape(p.file),
             f"[{style}]{escape(p.category)}[/]" if style else escape(p.category),
             escape(p.reason),
             escape(p.subject),
             escape(p.author or ""),
-        )
+        ]
+        table.add_row(*(row if kept else [escape(p.source), *row]))
     app.out.print(table)
     for s in result.skipped:
         app.out.print(f"skipped {escape(s.source)}: {escape(s.reason)}", highlight=False)
