@@ -782,8 +782,7 @@ def _write(
     """New files with O_EXCL (never overwriting), then each category's series."""
     by_category: dict[str, list[str]] = {}
     for item in planned:
-        folder = store.category_dir(project, item.imported.category)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = store.category_dir(project, item.imported.category, create=True)
         path = folder / item.patch.name
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
