@@ -161,7 +161,7 @@ def manifest(
     custom = custom_files(config.root, project.name)
     return {
         "project": project.name,
-        "upstream": project.upstream,
+        "upstream": project.shown_upstream,
         "base": {"commit": project.commit, "ref": project.ref, "branch": project.branch},
         "head": head,
         "version": version,

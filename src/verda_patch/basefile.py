@@ -279,7 +279,7 @@ def resolve(
     if commit is None:
         raise UpstreamError(
             f"upstream of '{project}' has no tag, branch or commit '{ref}'",
-            hint=f"list what it has with 'git ls-remote {proj.upstream}'",
+            hint=f"list what it has with 'git ls-remote {proj.shown_upstream}'",
         )
     return Resolved(ref, commit, _kind(mirror, ref, commit))
 
@@ -349,7 +349,7 @@ def show(
     ref_commit = mirror.resolve(proj.ref) if proj.ref else None
     return BaseInfo(
         project=project,
-        upstream=proj.upstream,
+        upstream=proj.shown_upstream,
         commit=proj.commit,
         ref=proj.ref,
         ref_commit=ref_commit,

@@ -15,6 +15,7 @@ import yaml
 
 from verda_patch.errors import ConfigError, UserError
 from verda_patch.policy import Policy
+from verda_patch.upstreams import redact
 
 BASE_FILE = "base-commit"
 SETTINGS_FILE = "verda-patch.yaml"
@@ -41,6 +42,11 @@ class Project:
     ref: str | None = None
     branch: str = "master"
     line: int = 0
+
+    @property
+    def shown_upstream(self) -> str:
+        """``upstream`` without credentials: the form printed, stored and tagged."""
+        return redact(self.upstream)
 
     def upstream_location(self, root: Path) -> str:
         """The upstream as git should see it: URLs as they are, paths made absolute."""

@@ -19,7 +19,12 @@ class ProjectListing:
         p = self.project
         return {
             "project": p.name,
-            "base": {"upstream": p.upstream, "commit": p.commit, "ref": p.ref, "branch": p.branch},
+            "base": {
+                "upstream": p.shown_upstream,
+                "commit": p.commit,
+                "ref": p.ref,
+                "branch": p.branch,
+            },
             "patches": [patch_json(patch) for patch in self.patches],
         }
 

@@ -208,12 +208,15 @@ class Mirror:
         if self.policy.untrusted:
             for commit in commits:
                 if not self.on_branch_or_tag(commit):
-                    raise UpstreamError(
-                        f"commit {commit} is on no branch or tag of upstream {self.location} "
-                        "(an unmerged pull or change ref is refused in untrusted mode)",
-                        hint="pin a commit that upstream has merged (a tag or branch tip)",
-                    )
+                    raise self._unmerged(commit)
         return self
+
+    def _unmerged(self, commit: str) -> UpstreamError:
+        return UpstreamError(
+            f"commit {commit} is on no branch or tag of upstream {self.location} "
+            "(an unmerged pull or change ref is refused in untrusted mode)",
+            hint="pin a commit that upstream has merged (a tag or branch tip)",
+        )
 
     def _mark(self, name: str) -> None:
         """Touch a marker (when the mirror was last used or fetched, for ``cache``)."""
@@ -234,6 +237,8 @@ class Mirror:
                 # objects were deleted under the refs: fetching cannot repair that
                 self._clone()
                 still = [c for c in commits if not self.has(c)]
+            if still and self.policy.untrusted:
+                raise self._unmerged(still[0])
             if still:
                 raise UpstreamError(
                     f"commit {still[0]} is not in upstream {self.location}",

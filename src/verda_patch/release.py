@@ -237,7 +237,7 @@ def tag(
             hint="change tag_pattern, or the project's 'ref:'",
         )
     patches, others = _files(config, project)
-    message = _message(project, proj.upstream, proj.commit, ref, described, patches, others)
+    message = _message(project, proj.shown_upstream, proj.commit, ref, described, patches, others)
     if not dry_run:
         git.run(
             [
@@ -258,7 +258,7 @@ def tag(
         project=project,
         name=name,
         target=target,
-        upstream=proj.upstream,
+        upstream=proj.shown_upstream,
         base=proj.commit,
         ref=ref,
         describe=described,

@@ -1,0 +1,308 @@
+"""Untrusted mode and credentials (issue 18): the patch repo is someone else's input.
+
+Upstreams are served over git's dumb HTTP protocol by a tiny server on the
+loopback interface, started and stopped by each test; it records every
+credential it is offered.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.builders import git
+
+SECRET = "s3cret-ci-token"
+
+
+@dataclass
+class Server:
+    root: Path
+    port: int = 0
+    require_auth: bool = False
+    seen: list[str] = field(default_factory=list)  # Authorization headers received
+    paths: list[str] = field(default_factory=list)
+
+    def url(self, name: str, userinfo: str = "") -> str:
+        return f"http://{userinfo + '@' if userinfo else ''}127.0.0.1:{self.port}/{name}"
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def publish(self, upstream, name: str = "up.git") -> str:
+        """A bare copy of ``upstream`` under the server root, dumb-HTTP ready."""
+        target = self.root / name
+        if not target.exists():
+            git(self.root, "clone", "-q", "--bare", str(upstream.path), name)
+        else:
+            git(target, "fetch", "-q", str(upstream.path), "+refs/*:refs/*")
+        git(target, "update-server-info")
+        return name
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    server_state: Server
+    timeout = 10  # a stuck client cannot hold the test
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        state = self.server_state
+        state.paths.append(self.path)
+        auth = self.headers.get("Authorization")
+        if auth:
+            state.seen.append(auth)
+        if state.require_auth and not auth:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch) -> Iterator[Server]:
+    root = tmp_path / "srv"
+    root.mkdir()
+    state = Server(root)
+    handler = type("Handler", (_Handler,), {"server_state": state})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(root)))
+    httpd.daemon_threads = True
+    state.port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    monkeypatch.setenv("GIT_ALLOW_PROTOCOL", "file:http")
+    monkeypatch.delenv("VERDA_PATCH_UNTRUSTED", raising=False)
+    monkeypatch.delenv("VERDA_PATCH_TRUSTED_HOSTS", raising=False)
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def user_credentials(tmp_path, monkeypatch, server) -> None:
+    """A CI user's credentials, every way git finds them: askpass, a global
+    extraHeader, a credential helper's store, and ~/.netrc."""
+    home = tmp_path / "home"
+    askpass = tmp_path / "askpass.sh"
+    askpass.write_text(f"#!/bin/sh\necho {SECRET}\n")
+    askpass.chmod(0o755)
+    monkeypatch.setenv("GIT_ASKPASS", str(askpass))
+    monkeypatch.delenv("GIT_CONFIG_NOSYSTEM", raising=False)
+    (home / ".gitconfig").write_text(
+        f"[http]\n\textraHeader = X-Ci-Token: {SECRET}\n[credential]\n\thelper = store\n"
+    )
+    (home / ".git-credentials").write_text(f"http://ci:{SECRET}@{server.host}\n")
+    (home / ".netrc").write_text(f"machine 127.0.0.1 login ci password {SECRET}\n")
+
+
+def _leaked(server: Server) -> list[str]:
+    found = []
+    for header in server.seen:
+        kind, _, value = header.partition(" ")
+        decoded = base64.b64decode(value).decode() if kind == "Basic" else value
+        if SECRET in decoded or SECRET in header:
+            found.append(header)
+    return found
+
+
+@pytest.fixture
+def served(make_upstream, make_patch_repo, server):
+    upstream = make_upstream("up")
+    name = server.publish(upstream)
+    repo = make_patch_repo()
+    repo.set_base("nova", server.url(name), upstream.rev("HEAD"), ref="master")
+    repo.commit_all()
+    return upstream, repo
+
+
+# --- credentials go only to hosts the user trusts ------------------------------------
+
+
+def test_untrusted_check_sends_no_user_credential(served, server, user_credentials):
+    _, repo = served
+    server.require_auth = True
+    result = repo.run("--untrusted", "check")
+    assert result.exit_code == 1  # the server wants credentials; none were given
+    assert server.paths, "the fetch never reached the server"
+    assert _leaked(server) == []
+    assert SECRET not in result.output
+
+
+def test_env_untrusted_check_sends_no_extra_header(served, server, user_credentials, monkeypatch):
+    _, repo = served
+    monkeypatch.setenv("VERDA_PATCH_UNTRUSTED", "1")
+    seen_headers: list[str] = []
+    original = _Handler.do_GET
+
+    def spy(self):
+        seen_headers.append(str(self.headers))
+        original(self)
+
+    monkeypatch.setattr(_Handler, "do_GET", spy)
+    result = repo.run("check")
+    assert result.exit_code == 0, result.output
+    assert seen_headers and not any(SECRET in h for h in seen_headers)
+
+
+def test_trusted_hosts_limit_credentials_in_any_mode(served, server, user_credentials, monkeypatch):
+    _, repo = served
+    server.require_auth = True
+    monkeypatch.setenv("VERDA_PATCH_TRUSTED_HOSTS", "opendev.org, git.example.org")
+    result = repo.run("check")
+    assert result.exit_code == 1
+    assert _leaked(server) == []
+
+
+def test_a_trusted_host_gets_the_users_credentials(served, server, user_credentials, monkeypatch):
+    # the control: the same setup does send the credential where the user allows it
+    _, repo = served
+    server.require_auth = True
+    monkeypatch.setenv("VERDA_PATCH_TRUSTED_HOSTS", server.host)
+    result = repo.run("--untrusted", "check")
+    assert result.exit_code == 0, result.output
+    assert _leaked(server)
+
+
+def test_untrusted_mode_keeps_proxy_settings(served, server, user_credentials, tmp_path):
+    # http.proxy of the user's global config is kept: pointed at our server, the
+    # fetch goes through it as a proxy (absolute-form request line)
+    _, repo = served
+    home = tmp_path / "home"
+    config = (home / ".gitconfig").read_text()
+    (home / ".gitconfig").write_text(config + f"[http]\n\tproxy = http://{server.host}\n")
+    result = repo.run("--untrusted", "check")
+    assert any(p.startswith("http://") for p in server.paths), server.paths
+    assert _leaked(server) == []
+    del result
+
+
+# --- credentials in URLs are never printed or stored ------------------------------
+
+
+def test_url_credentials_redacted_everywhere(served, server, tmp_path):
+    upstream, repo = served
+    repo.set_base("nova", server.url("up.git", f"ci:{SECRET}"), upstream.rev("HEAD"), ref="master")
+    repo.commit_all()
+    junit = tmp_path / "out.xml"
+    outputs = [
+        repo.run("-v", "check", "--junit", str(junit)),
+        repo.run("--json", "check"),
+        repo.run("--json", "list"),
+        repo.run("list"),
+        repo.run("--json", "base", "show", "nova"),
+        repo.run("base", "show", "nova"),
+        repo.run("tag", "nova", "--dry-run"),
+        repo.run("--json", "cache", "list"),
+    ]
+    archive = tmp_path / "nova.tar.gz"
+    outputs.append(repo.run("archive", "nova", "-o", str(archive)))
+    for result in outputs:
+        assert result.exit_code == 0, result.output
+        assert SECRET not in result.output, result.output
+    assert SECRET not in junit.read_text()
+    assert (
+        f"127.0.0.1:{server.port}/up.git"
+        in json.loads(outputs[2].stdout)["projects"][0]["base"]["upstream"]
+    )
+    manifest = subprocess.run(
+        ["tar", "-xzOf", str(archive), "--wildcards", "*/VERDA-PATCH.json"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert SECRET.encode() not in manifest and b"127.0.0.1" in manifest
+    (mirror,) = (tmp_path / "cache").glob("*.git")
+    assert SECRET not in (mirror / "config").read_text()
+    result = repo.run("tag", "nova")
+    assert result.exit_code == 0, result.output
+    message = git(repo.path, "tag", "-l", "--format=%(contents)")
+    assert SECRET not in message and "127.0.0.1" in message
+
+
+def test_failed_fetch_error_never_shows_the_credential(make_patch_repo, server, make_upstream):
+    repo = make_patch_repo()
+    repo.set_base("nova", server.url("missing.git", f"ci:{SECRET}"), "0" * 40)
+    for args in (("apply", "nova"), ("--json", "check"), ("-v", "check")):
+        result = repo.run(*args)
+        assert result.exit_code in (1, 2)
+        assert SECRET not in result.output
+        assert "missing.git" in result.output
+
+
+# --- what an untrusted repo may name ------------------------------------------------
+
+
+def test_untrusted_refuses_a_local_path_upstream(make_upstream, make_patch_repo, tmp_path):
+    upstream = make_upstream("other-teams-mirror")
+    repo = make_patch_repo()
+    repo.set_base("nova", str(upstream.path), upstream.rev("HEAD"))
+    for spelling in (str(upstream.path), f"file://{upstream.path}", "../other-teams-mirror"):
+        repo.set_base("nova", spelling, upstream.rev("HEAD"))
+        result = repo.run("--untrusted", "apply", "nova")
+        assert result.exit_code == 2, result.output
+        assert "local path" in result.stderr and "base-commit" in result.stderr
+        check = repo.run("--untrusted", "--json", "check")
+        assert check.exit_code == 2  # bad input in base-commit
+        assert "local path" in check.stdout
+    assert not list((tmp_path / "cache").glob("*.git"))
+
+
+def test_untrusted_refuses_a_commit_on_no_branch_or_tag(make_upstream, make_patch_repo, server):
+    upstream = make_upstream("up")
+    base = upstream.rev("HEAD")
+    unmerged = upstream.commit("Unreviewed change", {"sample/evil.py": "x = 1\n"})
+    git(upstream.path, "update-ref", "refs/changes/01/1/1", unmerged)
+    git(upstream.path, "reset", "-q", "--hard", base)
+    name = server.publish(upstream)
+    repo = make_patch_repo()
+    repo.set_base("nova", server.url(name), unmerged)
+    result = repo.run("--untrusted", "--json", "check")
+    assert result.exit_code == 2  # bad input in base-commit
+    doc = json.loads(result.stdout)
+    (config,) = [r for r in doc["results"] if r["check"] == "config" and not r["ok"]]
+    assert "on no branch or tag" in config["message"]
+    assert "unmerged" in config["message"]
+    # a merged commit of the same upstream passes
+    repo.set_base("nova", server.url(name), base)
+    assert repo.run("--untrusted", "check").exit_code == 0
+
+
+def test_untrusted_refuses_an_unmerged_commit_a_trusted_run_fetched(
+    make_upstream, make_patch_repo, tmp_path
+):
+    # the mirror may hold the commit already (fetched by id by a trusted run)
+    upstream = make_upstream("up")
+    base = upstream.rev("HEAD")
+    unmerged = upstream.commit("Unreviewed change", {"sample/evil.py": "x = 1\n"})
+    git(upstream.path, "update-ref", "refs/changes/01/1/1", unmerged)
+    git(upstream.path, "reset", "-q", "--hard", base)
+    repo = make_patch_repo()
+    repo.set_base("nova", upstream.path, unmerged)
+    assert repo.run("apply", "nova").exit_code == 0  # trusted: fetched by id
+    from verda_patch.config import load
+    from verda_patch.mirror import Mirror
+    from verda_patch.policy import Policy
+
+    config = load(repo.path, Policy(untrusted=True))
+    mirror = Mirror(
+        str(upstream.path), next((tmp_path / "cache").glob("*.git")), policy=config.policy
+    )
+    assert mirror.has(unmerged)
+    with pytest.raises(Exception, match="on no branch or tag"):
+        mirror.ensure(commits=(unmerged,))
+    mirror.ensure(commits=(base,))
