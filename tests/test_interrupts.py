@@ -110,6 +110,7 @@ def test_prune_yes_interrupted_then_rerun(make_upstream, make_patch_repo, sig):
         repo.add_patch("sample", "cherry-pick", name, up.format_patch(sha))
         names.append(name)
     repo.series("sample", "cherry-pick", names)
+    repo.set_base("sample", up, up.rev("master"), branch="master")  # the base holds them all
     assert repo.run("prune", "sample").exit_code == 0  # warm the cache: the run below only removes
     _interrupt(_spawn(repo, "prune", "sample", "--yes"), _delay("prune", sig, 0.0, 0.4), sig)
     folder = repo.path / "patches/sample/cherry-pick"

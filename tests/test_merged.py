@@ -50,6 +50,13 @@ class Scenario:
         repo.commit_all("point base-commit at the copied upstream")
         return Scenario(up, repo, self.base, dict(self.commits))
 
+    def pin(self, ref: str) -> None:
+        """Pin the base at ``ref`` (as ``base set`` does): what prune --yes may remove."""
+        self.repo.set_base(
+            PROJECT, self.upstream, self.upstream.rev(ref), ref=ref, branch="stable/1"
+        )
+        self.repo.commit_all(f"pin {ref}")
+
 
 def _edit(up: Upstream, path: str, old: str, new: str) -> dict[str, str]:
     text = (up.path / path).read_text()
@@ -304,9 +311,11 @@ def test_verdicts_per_target(scenario: Scenario, target: str) -> None:
     assert not any(v.removed for v in report.verdicts)
 
 
-def test_default_target_is_the_project_branch(scenario: Scenario) -> None:
+def test_default_target_is_the_pinned_base(scenario: Scenario) -> None:
     report = merged.detect(scenario.config(), PROJECT)
-    assert (report.ref, report.commit) == ("stable/1", scenario.upstream.rev("stable/1"))
+    assert (report.ref, report.commit, report.forecast) == ("1.0.0", scenario.base, False)
+    assert {v.status for v in report.verdicts} == {"absent"}
+    assert merged.detect(scenario.config(), PROJECT, "stable/1").forecast
     # a commit id works too, and needs no fetch once the mirror has it
     again = merged.detect(scenario.config(), PROJECT, scenario.commits["S2"])
     assert again.commit == scenario.commits["S2"]
@@ -315,7 +324,7 @@ def test_default_target_is_the_project_branch(scenario: Scenario) -> None:
 
 def test_evidence_names_the_upstream_commits(scenario: Scenario) -> None:
     c = scenario.commits
-    by_file = {v.file: v for v in merged.detect(scenario.config(), PROJECT).verdicts}
+    by_file = {v.file: v for v in merged.detect(scenario.config(), PROJECT, "stable/1").verdicts}
 
     picked = by_file[CP + "0001-Fix-f0_3.patch"]
     assert [u.sha for u in picked.upstream] == [c["S1"]]
@@ -361,6 +370,7 @@ def test_quoted_diff_and_two_space_change_id_parse(scenario: Scenario) -> None:
 
 
 def test_remove_deletes_exactly_the_merged_set(scenario: Scenario) -> None:
+    scenario.pin("stable/1")
     cfg = scenario.config()
     report = merged.remove(cfg, merged.detect(cfg, PROJECT))
     removed = {v.file for v in report.verdicts if v.removed}
@@ -382,6 +392,7 @@ def test_remove_deletes_exactly_the_merged_set(scenario: Scenario) -> None:
 
 
 def test_include_customs_removes_merged_customs_too(scenario: Scenario) -> None:
+    scenario.pin("stable/1")
     cfg = scenario.config()
     report = merged.remove(cfg, merged.detect(cfg, PROJECT, include_customs=True))
     assert CUS + "0002-Verda-add-helper.patch" in {v.file for v in report.verdicts if v.removed}

@@ -23,7 +23,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from verda_patch import contain, git
+from verda_patch import contain, git, presence
 from verda_patch.config import RepoConfig
 from verda_patch.errors import (
     DirtyWorkTree,
@@ -567,6 +567,9 @@ def apply_project(
     """Rebuild the work tree of ``project`` from its base and patch files."""
     hooks = hooks or Hooks()
     tree, mirror, commit, series = prepare(config, project, hooks, base=base, patches=patches)
+    if base is None:  # the pinned base: say which patches repeat what it already holds
+        for held in presence.held_by_base(config, project, series, hooks.notify):
+            hooks.say(f"warning: {held.warning(project)}")
     backup_ref = None
     previous = None
     if tree.exists():

@@ -71,6 +71,7 @@ APPLY = "apply"
 EXPORT = "export"
 REVIEW = "review"
 FORWARD = "forward"
+IN_BASE = "already-in-base"
 
 CHERRY_PICK = "cherry-pick"
 UNPARSED = "not checked: the file does not parse"
@@ -865,6 +866,33 @@ def check_forward(
     return ordered
 
 
+def check_in_base(
+    config: RepoConfig,
+    project: str,
+    entries: Sequence[Entry],
+    patches: Sequence[Patch],
+    hooks: Hooks,
+) -> list[Result]:
+    """A warning (not a failure) per patch whose change the pinned base already holds."""
+    from verda_patch.presence import held_by_base
+
+    by_file = {e.file: e for e in entries}
+    results = []
+    for held in held_by_base(config, project, patches, hooks.notify):
+        hooks.say(f"warning: {held.warning(project)}")
+        results.append(
+            _patch_result(
+                config,
+                project,
+                by_file[held.file],
+                IN_BASE,
+                PASS,
+                "warning: " + held.warning(project).split(": ", 1)[1],
+            )
+        )
+    return results
+
+
 # --- the whole check -------------------------------------------------------------------
 
 
@@ -917,6 +945,8 @@ def check_project(
     hooks.say(f"{project}: applying {len(patches)} patch(es) on {base[:12]} in a scratch tree")
     applied = check_apply(config, project, entries, patches, hooks, with_tree)
     results += applied
+    if any(r.check == APPLY and r.file is None and r.status != SKIP for r in applied):
+        results += check_in_base(config, project, entries, patches, hooks)
     if not any(r.check == APPLY and r.file is None and r.status == PASS for r in applied):
         why = (
             "not run: the base is not available"

@@ -353,6 +353,12 @@ def is_commit(repo: Path, rev: str) -> bool:
     return res.returncode == 0
 
 
+def is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:
+    """Whether commit ``ancestor`` is in the history of ``descendant`` (or is it)."""
+    res = run(["merge-base", "--is-ancestor", ancestor, descendant], cwd=repo, ok=(0, 1))
+    return res.returncode == 0
+
+
 def resolve(repo: Path, rev: str) -> str | None:
     """The full commit id ``rev`` names in ``repo`` (tags peeled), or None."""
     res = run(

@@ -6,15 +6,18 @@ commits sharing a Change-Id (or citing one another: a stable backport chain)
 are one origin; else its own Change-Id(s); else it has none and only its diff
 can tell (patch-id, then a reverse-apply test per file).
 
-Cost grows with ``base..target``, never with patches × history (issue 6). One
-``git log --raw`` over the range indexes every upstream commit by id, by the
-commits it cites, by Change-Id, by the commits it reverts and by the set of
-files it changes — file names only, the header-only trick ``git cherry`` uses.
-One ``cat-file --batch`` reads the cited commits' messages. Content diffs are
-made only for commits that can matter (the evidence found, and range commits
-changing exactly a patch's files) by one ``diff-tree --stdin``, and hashed with
-every patch's diff by one ``patch-id``. Reverse-apply tests run in batches
-against a scratch index, only for files the range touched."""
+Provenance is looked up over the target's **whole** history, the base's
+included, and a later revert undoes it (:mod:`verda_patch.presence`, on the
+mirror's :mod:`verda_patch.history_index`): a patch whose change the base
+already holds is found, and a change merged then reverted is not. The diff
+fallbacks keep to ``base..target``: one ``git log --raw`` over the range
+indexes every commit by the set of files it changes — file names only, the
+header-only trick ``git cherry`` uses. One ``cat-file --batch`` reads the cited
+commits' messages. Content diffs are made only for commits that can matter
+(the evidence found, and range commits changing exactly a patch's files) by one
+``diff-tree --stdin``, and hashed with every patch's diff by one ``patch-id``.
+Reverse-apply tests run in batches against a scratch index of the target tree.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from verda_patch import git
+from verda_patch import git, history_index, presence
 from verda_patch.config import RepoConfig, check_refname
 from verda_patch.errors import UpstreamError
 from verda_patch.patchfile import CHERRY_RE, Patch, normal_change_id, trailer_change_ids
@@ -143,6 +146,7 @@ class Verdict:
             "status": self.status,
             "match": self.match,
             "upstream": [c.sha for c in self.upstream],
+            "reverted_by": list(dict.fromkeys(r for o in self.origins for r in o.reverted_by)),
             "identical": self.identical,
             "removed": self.removed,
             "category": self.category,
@@ -167,7 +171,9 @@ class Report:
     verdicts: tuple[Verdict, ...]
     include_customs: bool = False
     applied: bool = False  # True once --yes removed the removable ones
-    default_ref: str = "master"  # the project's branch, what prune compares with by default
+    default_ref: str = "master"  # the project's branch
+    forecast: bool = False  # the target holds what the base lacks: --yes is refused
+    against_given: bool = False  # REF came from --against (not the pinned base)
 
     def count(self, status: str) -> int:
         return sum(1 for v in self.verdicts if v.status == status)
@@ -189,6 +195,7 @@ class Report:
             "base": self.base,
             "range_commits": self.range_commits,
             "dry_run": not self.applied,
+            "forecast": self.forecast,
             "patches": [v.to_json() for v in self.verdicts],
             "summary": {
                 MERGED: self.count(MERGED),
@@ -211,7 +218,11 @@ def detect(
     include_customs: bool = False,
     notify: Notify | None = None,
 ) -> Report:
-    """Classify every patch of ``project`` against ``against`` (default: its branch tip)."""
+    """Classify every patch of ``project`` against ``against`` (default: its pinned base).
+
+    Without ``against`` the target is the base itself: what the build already
+    holds. A REF the base does not contain is a *forecast* (``Report.forecast``).
+    """
     from verda_patch.mirror import Mirror
     from verda_patch.store import Store
 
@@ -219,13 +230,13 @@ def detect(
     mirror = Mirror.for_project(config, proj, notify=notify)
     fresh = not mirror.exists()  # ensure() clones it: no fetch needed after
     mirror.ensure(commits=(proj.commit,))
-    ref = against or proj.branch
+    ref = against or proj.ref or proj.commit
+    target: str | None = proj.commit if against is None else None
     # A branch may have moved since the last fetch. A mirror cloned just now, a
     # commit id it holds, or a release tag it has (tags do not move) needs none.
-    target: str | None = None
-    if _HEX40_RE.match(ref) and mirror.has(ref):
+    if target is None and _HEX40_RE.match(ref) and mirror.has(ref):
         target = ref
-    elif check_refname(ref) is None:
+    elif target is None and check_refname(ref) is None:
         target = git.resolve(mirror.path, f"refs/tags/{ref}")
     if target is None:
         if not fresh:
@@ -238,9 +249,10 @@ def detect(
             line=proj.line,
             hint="give --against a branch, tag or commit id the upstream has",
         )
-    range_commits, verdicts = classify(
-        mirror.path, proj.commit, target, lambda: Store(config).load(project)
-    )
+    with history_index.for_mirror(mirror, notify) as index:
+        range_commits, verdicts = classify(
+            mirror.path, proj.commit, target, lambda: Store(config).load(project), index=index
+        )
     return Report(
         project,
         ref,
@@ -250,13 +262,21 @@ def detect(
         tuple(verdicts),
         include_customs=include_customs,
         default_ref=proj.branch,
+        forecast=not git.is_ancestor(mirror.path, target, proj.commit),
+        against_given=against is not None,
     )
 
 
 def remove(config: RepoConfig, report: Report) -> Report:
-    """Delete the removable patches (merged; customs only if asked) and their series lines."""
+    """Delete the removable patches (merged; customs only if asked) and their series lines.
+
+    Only what the build keeps: a forecast (a target the pinned base does not
+    contain) is refused, nothing removed — removing a patch whose change the
+    base lacks would take a fix out of every build (SPEC ``prune``).
+    """
     from verda_patch.store import Store
 
+    refuse_forecast(report)
     doomed = {v.file for v in report.removable}
     if doomed:
         Store(config).remove(report.project, sorted(doomed))
@@ -264,15 +284,39 @@ def remove(config: RepoConfig, report: Report) -> Report:
     return replace(report, verdicts=verdicts, applied=True)
 
 
+def refuse_forecast(report: Report) -> None:
+    """Exit 2, nothing touched, when ``report`` is a forecast: name the safe command."""
+    from verda_patch.errors import UserError
+
+    if report.forecast:
+        raise UserError(
+            f"{report.ref} holds changes the pinned base {report.base[:12]} lacks: "
+            f"this is a forecast, and --yes would remove {len(report.removable)} patch(es) "
+            "whose fixes every build still needs; nothing was removed",
+            hint=f"move the base and drop them in one step: "
+            f"'verda-patch base bump {report.project} {report.ref}'",
+        )
+
+
 def classify(
-    repo: Path, base: str, target: str, patches: Sequence[Patch] | Callable[[], Sequence[Patch]]
+    repo: Path,
+    base: str,
+    target: str,
+    patches: Sequence[Patch] | Callable[[], Sequence[Patch]],
+    *,
+    index: history_index.HistoryIndex | None = None,
 ) -> tuple[int, list[Verdict]]:
     """(number of commits in ``base..target``, a verdict per patch in order).
 
-    Independent work overlaps: the range log with loading the patches (pass a
-    loader for that), the cited-commit lookup with parsing the log, and the
-    reverse-apply tests (scratch index, ``git apply``) with diff-tree/patch-id.
+    ``index`` is the repository's history index (a mirror's); without one a
+    throw-away index of ``repo`` is made. Independent work overlaps: the range
+    log with loading the patches (pass a loader for that), the cited-commit
+    lookup with parsing the log, and the reverse-apply tests (scratch index,
+    ``git apply``) with diff-tree/patch-id.
     """
+    if index is None:
+        with history_index.opened(repo) as throwaway:
+            return classify(repo, base, target, patches, index=throwaway)
     from concurrent.futures import ThreadPoolExecutor
 
     with (
@@ -284,8 +328,8 @@ def classify(
         bare = [
             i for i, p in enumerate(patches) if not p.cherry_picked_from and not _own_change_ids(p)
         ]
-        index = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        made = pool.submit(git.run, ["read-tree", target], cwd=repo, env=index) if bare else None
+        scratch = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        made = pool.submit(git.run, ["read-tree", target], cwd=repo, env=scratch) if bare else None
         looked_up = pool.submit(
             _lookup_cited, repo, [c for p in patches for c in p.cherry_picked_from]
         )
@@ -295,10 +339,10 @@ def classify(
             # speculative: a bare patch that turns out to have a patch-id match
             # ignores its result, and this runs while diff-tree and patch-id do
             made.result()
-            touched = frozenset(p for c in upstream.commits.values() for p in c.paths)
-            applied = pool.submit(_reverse_apply, repo, index, [patches[i] for i in bare], touched)
+            applied = pool.submit(_reverse_apply, repo, scratch, [patches[i] for i in bare])
         cited = looked_up.result()
-        range_commits, verdicts, needs_apply = _judge(repo, upstream, cited, patches)
+        lookup = presence.Lookup(repo, index, target)
+        range_commits, verdicts, needs_apply = _judge(repo, upstream, cited, patches, lookup)
         if needs_apply and applied is not None:
             results = dict(zip(bare, applied.result(), strict=True))
             for i in needs_apply:
@@ -307,12 +351,19 @@ def classify(
 
 
 def _judge(
-    repo: Path, upstream: _RangeIndex, cited: dict[str, UpstreamCommit], patches: Sequence[Patch]
+    repo: Path,
+    upstream: _RangeIndex,
+    cited: dict[str, UpstreamCommit],
+    patches: Sequence[Patch],
+    lookup: presence.Lookup,
 ) -> tuple[int, list[Verdict], list[int]]:
     """Verdicts from provenance and patch-ids; the patches left for reverse-apply."""
     plans = [_Plan(patch, _origins(patch, cited)) for patch in patches]
+    queries = [_query(origin) for plan in plans for origin in plan.origins]
+    answers = iter(lookup.find(queries))
     for plan in plans:
-        plan.found = [_find(origin, upstream) for origin in plan.origins]
+        plan.found = [_found(o, next(answers), upstream) for o in plan.origins]
+    range_commits = len(upstream.commits)
 
     # One diff-tree + one patch-id for every diff that can matter.
     wanted: dict[str, None] = {}
@@ -352,6 +403,10 @@ def _judge(
     for sha in wanted:
         if sha in upstream.commits and sha in commit_pid:
             range_by_pid[commit_pid[sha]].append(sha)
+    # evidence from the history behind the range (the base's): its subjects too
+    behind = [s for p in plans for o in p.found for s in o.upstream if s not in upstream.commits]
+    for sha, commit in _lookup_cited(repo, behind).items():
+        upstream.commits.setdefault(sha, commit)
 
     verdicts: list[Verdict] = []
     needs_apply: list[int] = []
@@ -380,7 +435,7 @@ def _judge(
                 continue
             found = [Origin((), (), PATCH_ID, tuple(upstream.ordered(hits)))]
         verdicts.append(_verdict(plan.patch, found, own_pid, commit_pid, diffs, upstream))
-    return len(upstream.commits), verdicts, needs_apply
+    return range_commits, verdicts, needs_apply
 
 
 # --- the range index -------------------------------------------------------------
@@ -604,19 +659,19 @@ def _same_id(a: str, b: str) -> bool:
     return a.startswith(b) or b.startswith(a)
 
 
-def _find(origin: Origin, upstream: _RangeIndex) -> Origin:
-    """Provenance only: the same commit, a commit citing it, or its Change-Id."""
-    reverted: list[str] = []
-    for kind, hits in (
-        (SAME_COMMIT, [h for c in origin.commits for h in upstream.ids.get(c)]),
-        (CHERRY_PICKED_FROM, [h for c in origin.commits for h in upstream.citing.get(c)]),
-        (CHANGE_ID, [h for cid in origin.change_ids for h in upstream.by_change_id.get(cid, ())]),
-    ):
-        alive = upstream.alive(hits)
-        if alive:
-            return replace(origin, match=kind, upstream=tuple(upstream.ordered(alive)))
-        reverted += [r for h in hits for r in upstream.reverted_by(h)]
-    return replace(origin, reverted_by=tuple(dict.fromkeys(reverted)))
+def _query(origin: Origin) -> presence.Query:
+    """Provenance to look for: the origin's commits (an unknown or abbreviated one only
+    through what cites it) and Change-Ids."""
+    full = tuple(c for c in origin.commits if _HEX40_RE.match(c))
+    aliases = tuple(c for c in origin.commits if c not in full)
+    return presence.Query(full, origin.change_ids, aliases)
+
+
+def _found(origin: Origin, found: presence.Found, upstream: _RangeIndex) -> Origin:
+    """Provenance only: the same commit, a commit citing it, or its Change-Id, not reverted."""
+    if found.present:
+        return replace(origin, match=found.match, upstream=tuple(upstream.ordered(found.upstream)))
+    return replace(origin, reverted_by=found.reverted_by)
 
 
 def _by_patch_id(
@@ -850,21 +905,20 @@ def _file_parts(patch: Patch) -> list[tuple[str, frozenset[str], bytes]]:
 
 
 def _reverse_apply(
-    repo: Path, index: dict[str, str], patches: list[Patch], touched: frozenset[str]
+    repo: Path, index: dict[str, str], patches: list[Patch]
 ) -> list[tuple[list[str], list[str]]]:
     """Per patch: (files whose change the target tree has, files whose change it lacks).
 
     ``git apply -R --check --cached`` against ``index``, a scratch index of the
     target tree: never a work tree. Per file, so a later upstream edit in one
-    file does not hide the others. A file no commit of the range ``touched`` is
-    as the base has it, where the patch's change is not: it is not tested at all.
+    file does not hide the others. Every file is tested, also one the range
+    left alone: the base itself may hold the patch's change.
     """
     parts = [_file_parts(patch) for patch in patches]
     pieces = [
         _Piece((i, k), paths, diff)
         for i, patch_parts in enumerate(parts)
         for k, (_, paths, diff) in enumerate(patch_parts)
-        if paths & touched
     ]
 
     def check(diff: bytes) -> tuple[int, str]:

@@ -29,7 +29,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from verda_patch import git, upstreams
+from verda_patch import git, history_index, upstreams
 from verda_patch.config import Project, RepoConfig, check_refname, check_upstream
 from verda_patch.errors import GitError, OperationFailed, UpstreamError
 from verda_patch.policy import Policy
@@ -298,6 +298,7 @@ class Mirror:
         # a mirror made by an older verda-patch may keep a credential in its config
         git.run(["config", "remote.origin.url", self.location], cwd=self.path)
         self._run_fetch(self.path, ())
+        history_index.after_fetch(self.path)
         self._mark(FETCHED_MARK)
         still = tuple(c for c in extra if not git.is_commit(self.path, c))
         if still and not self.policy.untrusted:

@@ -33,7 +33,7 @@ def _merged(target: str, customs: bool = False) -> set[str]:
 
 
 def test_dry_run_prints_a_table_and_deletes_nothing(scenario: Scenario) -> None:  # noqa: F811
-    result = scenario.repo.run("prune", PROJECT)
+    result = scenario.repo.run("prune", PROJECT, "--against", "stable/1")
     assert result.exit_code == 0, result.output
     out = result.stdout
     for file in EXPECTED["stable/1"]:
@@ -41,7 +41,8 @@ def test_dry_run_prints_a_table_and_deletes_nothing(scenario: Scenario) -> None:
     assert "cherry-picked-from" in out and "reverse-apply" in out
     assert "identical" in out and "modified: 1 line only here, 1 only upstream" in out
     assert "8 merged, 2 partial, 2 absent" in out
-    assert "Dry run: nothing removed" in out and "--yes' removes the 7 merged" in out
+    assert "Forecast: nothing removed" in out
+    assert "'verda-patch base bump svc stable/1' moves the base and drops the 7 merged" in out
     assert "kept customs/0002-Verda-add-helper.patch" in out
     assert _files(scenario.repo) == set(EXPECTED["stable/1"])
     assert git(scenario.repo.path, "status", "--porcelain") == ""
@@ -75,6 +76,9 @@ def test_json_flag_after_the_command(scenario: Scenario) -> None:  # noqa: F811
 
 
 def test_yes_removes_exactly_the_merged_set(scenario: Scenario) -> None:  # noqa: F811
+    scenario.pin("stable/1")
+    dry = scenario.repo.run("prune", PROJECT)
+    assert "Dry run: nothing removed" in dry.stdout and "--yes' removes the 7 merged" in dry.stdout
     result = scenario.repo.run("prune", PROJECT, "--yes")
     assert result.exit_code == 0, result.output
     gone = _merged("stable/1")
@@ -93,6 +97,7 @@ def test_yes_removes_exactly_the_merged_set(scenario: Scenario) -> None:  # noqa
 
 
 def test_yes_json_reports_removed_and_include_customs(scenario: Scenario) -> None:  # noqa: F811
+    scenario.pin("stable/1")
     result = scenario.repo.run("--json", "prune", PROJECT, "--yes", "--include-customs")
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
@@ -102,7 +107,18 @@ def test_yes_json_reports_removed_and_include_customs(scenario: Scenario) -> Non
     assert _files(scenario.repo) == set(EXPECTED["stable/1"]) - removed
 
 
-def test_yes_against_a_tag_removes_only_what_the_tag_has(scenario: Scenario) -> None:  # noqa: F811
+def test_yes_beyond_the_base_is_refused_and_touches_nothing(scenario: Scenario) -> None:  # noqa: F811
+    before = _files(scenario.repo)
+    result = scenario.repo.run("prune", PROJECT, "--against", "1.0.1", "--yes")
+    assert result.exit_code == 2
+    assert "forecast" in result.stderr and "nothing was removed" in result.stderr
+    assert "'verda-patch base bump svc 1.0.1'" in result.stderr
+    assert _files(scenario.repo) == before
+    assert git(scenario.repo.path, "status", "--porcelain") == ""
+
+
+def test_yes_against_a_ref_the_base_holds_removes_what_it_has(scenario: Scenario) -> None:  # noqa: F811
+    scenario.pin("1.0.2")
     result = scenario.repo.run("prune", PROJECT, "--against", "1.0.1", "--yes")
     assert result.exit_code == 0, result.output
     assert _files(scenario.repo) == set(EXPECTED["1.0.1"]) - _merged("1.0.1")
@@ -130,4 +146,4 @@ def test_project_without_patches(tmp_path: Path) -> None:
     result = repo.run("--json", "prune", "sample")
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["patches"] == [] and doc["against"]["ref"] == "master"
+    assert doc["patches"] == [] and doc["against"] == {"ref": "1.0.0", "commit": up.rev("1.0.0")}

@@ -19,7 +19,8 @@ _STYLE = {"merged": "green", "partial": "yellow", "absent": "dim"}
 @click.option(
     "--against",
     metavar="REF",
-    help="Upstream branch, tag or commit to compare with (default: the project's branch).",
+    help="Upstream branch, tag or commit to compare with (default: the pinned base). "
+    "One the base does not contain is a forecast: --yes is refused there.",
 )
 @click.option("--yes", is_flag=True, help="Remove the merged patches (default: a dry run).")
 @click.option(
@@ -34,11 +35,16 @@ def prune(
 ) -> None:
     """Find the patches upstream already has; remove them with --yes.
 
-    Each patch is merged (every upstream change it carries is in REF), partial
-    (some are: never removed) or absent, with the evidence: same-commit,
+    Each patch is merged (every upstream change it carries is in REF's whole
+    history and not reverted there), partial (some are: never removed) or
+    absent (a revert is named), with the evidence: same-commit,
     cherry-picked-from, change-id, patch-id or reverse-apply, and whether
-    upstream's diff is identical or modified. A dry run unless --yes; customs
-    patches that look merged are only reported unless --include-customs.
+    upstream's diff is identical or modified. Without --against, REF is the
+    pinned base: --yes removes what the build already holds. A REF the base
+    does not contain is a forecast: --yes is refused (exit 2, nothing removed);
+    'base bump PROJECT REF' moves the base and drops them in one step. A dry
+    run unless --yes; customs patches that look merged are only reported
+    unless --include-customs.
     """
     from verda_patch import merged
 
@@ -50,6 +56,8 @@ def prune(
     )
     if yes:
         from verda_patch.worktree import repo_lock
+
+        merged.refuse_forecast(report)  # before anything, the lock file included, is written
 
         with repo_lock(app.root, notify=app.say):
             report = merged.remove(app.config, report)
@@ -124,8 +132,15 @@ def _render(app: App, report: Report) -> None:
         for v in removed:
             app.out.print(f"removed {escape(v.file)}", highlight=False)
         app.out.print(f"{len(removed)} patch files removed; series files updated.", highlight=False)
+    elif report.forecast and report.removable:
+        app.out.print(
+            f"Forecast: nothing removed; {escape(report.ref)} holds changes the pinned base "
+            f"lacks. 'verda-patch base bump {escape(report.project)} {escape(report.ref)}' "
+            f"moves the base and drops the {len(report.removable)} merged.",
+            highlight=False,
+        )
     elif report.removable:
-        again = f" --against {report.ref}" if report.ref != report.default_ref else ""
+        again = f" --against {report.ref}" if report.against_given else ""
         app.out.print(
             f"Dry run: nothing removed; 'verda-patch prune {escape(report.project)}{escape(again)}"
             f" --yes' removes the {len(report.removable)} merged.",
