@@ -16,11 +16,8 @@ Anything git could not use raises :class:`PatchError` naming the file.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import codecs
 import email.utils
-import quopri
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,6 +28,7 @@ from verda_patch.dep3 import Fields as Dep3Fields
 from verda_patch.dep3 import is_marker as is_dep3_field
 from verda_patch.dep3 import parse as parse_dep3
 from verda_patch.errors import PatchError
+from verda_patch.mail import needs_mime, read_body
 
 MAX_PATCH_BYTES = 256 << 20
 
@@ -482,18 +480,6 @@ def _inbody_headers(body: list[bytes]) -> tuple[dict[bytes, bytes], int]:
     return found, i
 
 
-def _decode_transfer(headers: dict[bytes, bytes], rest: bytes, source: Path) -> bytes:
-    encoding = headers.get(b"content-transfer-encoding", b"").lower()
-    try:
-        if b"base64" in encoding:
-            return base64.b64decode(rest)
-        if b"quoted-printable" in encoding:
-            return quopri.decodestring(rest)
-    except (binascii.Error, ValueError) as exc:
-        raise PatchError(f"undecodable {encoding.decode()} body: {exc}", file=source) from None
-    return rest
-
-
 def parse_bytes(data: bytes, *, source: Path, file: str = "", category: str = "") -> Patch:
     """Parse the bytes of one patch file."""
     if b"\0" in data:
@@ -516,17 +502,24 @@ def parse_bytes(data: bytes, *, source: Path, file: str = "", category: str = ""
     if not mail_like or any(is_dep3_field(_utf8(name)) for name in headers):
         # not a mail (git am would refuse it): a DEP-3 header, or a plain diff
         return _parse_dep3_or_plain(lines, pos, source, file, category, b"from" in headers)
-    # message: up to the first patch break
-    msg_end = _patch_break(lines, body_start)
-    files, diff = _diff_from(lines, msg_end, source)
-
-    body = lines[body_start:msg_end]
-    inbody, skip = _inbody_headers(body)
-    body = body[skip:]
-    ctype = headers.get(b"content-type", b"").decode("latin-1")
-    m = re.search(r'charset=(?:"([^"]*)"|([^; \t]*))', ctype, re.IGNORECASE)
-    charset = (m.group(1) or m.group(2) or "") if m else ""
-    message = _clean_message(_utf8(_to_utf8(b"".join(body), charset, source)))
+    if needs_mime(headers):
+        # multipart, quoted-printable, base64, format=flowed: mailinfo's own reading
+        mime = read_body(lines[body_start:], headers, source)
+        files, diff = _diff_from(_split_lines(mime.patch), 0, source)
+        inbody = mime.inbody
+        headers = {**mime.part, **headers}
+        message = _clean_message(_utf8(mime.message))
+    else:
+        # message: up to the first patch break
+        msg_end = _patch_break(lines, body_start)
+        files, diff = _diff_from(lines, msg_end, source)
+        body = lines[body_start:msg_end]
+        inbody, skip = _inbody_headers(body)
+        body = body[skip:]
+        ctype = headers.get(b"content-type", b"").decode("latin-1")
+        m = re.search(r'charset=(?:"([^"]*)"|([^; \t]*))', ctype, re.IGNORECASE)
+        charset = (m.group(1) or m.group(2) or "") if m else ""
+        message = _clean_message(_utf8(_to_utf8(b"".join(body), charset, source)))
 
     def header(name: bytes) -> bytes | None:
         raw = inbody.get(name, headers.get(name))
@@ -800,7 +793,7 @@ def _header_names(text: bytes) -> tuple[bytes | None, bytes | None]:
 
 def _line_name(line: bytes, prefix_len: int) -> bytes:
     """The name on a ``---``/``+++`` line (quoted, or up to a tab and timestamp)."""
-    text = line[prefix_len:].rstrip(b"\n")
+    text = line[prefix_len:].rstrip(b"\r\n")
     if text.startswith(b'"'):
         quoted = _unquote_c(text)
         if quoted:
@@ -897,14 +890,14 @@ _GIT_HEADERS = tuple(
 def _git_section(lines: list[bytes], i: int, source: Path) -> tuple[FileChange | None, int]:
     """One ``diff --git`` section; (None, next line) when it is only that line."""
     header_line = i + 1
-    old_name, new_name = _header_names(lines[i][len(b"diff --git ") :].rstrip(b"\n"))
+    old_name, new_name = _header_names(lines[i][len(b"diff --git ") :].rstrip(b"\r\n"))
     meta: dict[str, bytes] = {}
     i += 1
     while i < len(lines):
         line = lines[i]
         for prefix, key in _GIT_HEADERS:
             if line.startswith(prefix):
-                meta[key] = line[len(prefix) :].rstrip(b"\n")
+                meta[key] = line[len(prefix) :].rstrip(b"\r\n")
                 break
         else:
             break
