@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -355,13 +356,14 @@ def test_forward_check_reports_merged_conflicting_and_applying(scenario):
     # upstream master: backports the cherry-pick, and rewrites quota.py so the general fix clashes
     up.cherry_pick(a)
     up.commit("Rework quota limits", {"sample/quota.py": "LIMITS = {'cores': 64}\n"})
-    report = scenario.run(against="master")
+    report = scenario.run(against=["master"])
     forward = {r.file: r for r in _by(report, "forward")}
     assert forward[CHERRY].status == "pass" and "merged in master" in forward[CHERRY].message
     assert forward[GENERAL].status == "fail"
     assert forward[GENERAL].paths == ("sample/quota.py",)
     assert forward[CUSTOM].status == "pass" and "applies on master" in forward[CUSTOM].message
-    assert "does not apply in sample/quota.py" in forward[GENERAL].message
+    assert "stops applying on master" in forward[GENERAL].message
+    assert "at sample/quota.py" in forward[GENERAL].message
     # the summary counts; the failure belongs to the patch alone
     assert forward[None].status == "pass"
     assert "1 merged there, 1 apply, 1 stop applying" in forward[None].message
@@ -372,7 +374,40 @@ def test_forward_check_reports_merged_conflicting_and_applying(scenario):
 
 def test_forward_check_passes_when_everything_applies(scenario):
     scenario.up.commit("Unrelated upstream change", {"README.rst": "Sample\n======\n\nMore.\n"})
-    report = scenario.run(against="master")
+    report = scenario.run(against=["master"])
     assert report.ok, _failed(report)
     (summary,) = _summary(report, "forward")
     assert "0 merged there, 3 apply, 0 stop applying" in summary.message
+
+
+def test_one_forecast_per_release_as_json_table_and_junit(scenario, tmp_path):
+    up = scenario.up
+    a, _b, _c = scenario.shas
+    up.commit("Unrelated upstream change", {"README.rst": "Sample\n======\n\nMore.\n"})
+    up.tag("1.1.0")
+    up.cherry_pick(a)
+    up.commit("Rework quota limits", {"sample/quota.py": "LIMITS = {'cores': 64}\n"})
+    report = scenario.run(against=["1.1.0", "master"])
+    got = {(r.against, r.file): (r.forecast, r.paths[:1]) for r in _by(report, "forward") if r.file}
+    assert got == {
+        ("1.1.0", CHERRY): ("applies", ()),
+        ("1.1.0", GENERAL): ("applies", ()),
+        ("1.1.0", CUSTOM): ("applies", ()),
+        ("master", CHERRY): ("merged", ()),
+        ("master", GENERAL): ("stops-applying", ("sample/quota.py",)),
+        ("master", CUSTOM): ("applies", ()),
+    }
+    junit = tmp_path / "junit.xml"
+    result = scenario.repo.run(
+        "check", "--against", "1.1.0", "--against", "master", "--junit", str(junit)
+    )
+    assert result.exit_code == 1
+    out = " ".join(result.stdout.split())
+    assert "forecast per release" in out and "stops-applying at sample/quota.py" in out
+    assert "[forward master]" in junit.read_text()
+    doc = scenario.repo.run("--json", "check", "--against", "1.1.0", "--against", "master")
+    records = [r for r in json.loads(doc.stdout)["results"] if r["check"] == "forward"]
+    assert {(r["against"], r["forecast"]) for r in records if r["file"] == CHERRY} == {
+        ("1.1.0", "applies"),
+        ("master", "merged"),
+    }

@@ -18,8 +18,11 @@ reported as skipped, never as passed):
   (:func:`verda_patch.export.export_tree` without writing) would rewrite no
   patch file (the files are in canonical form).
 - ``review``: ``review/<project>`` matches the patched tree, when the repo keeps one.
-- ``forward`` (only with ``--against REF``): which patches upstream has merged
-  in REF (prune's detection) and which of the others stop applying on REF.
+- ``forward`` (only with ``--against REF``, repeatable; :mod:`verda_patch.forecast`):
+  per release, which patches it has merged (prune's detection) and which of
+  the others stop applying there.
+- ``already-in-base`` (a warning, never a failure): patches whose upstream
+  change the pinned base already holds.
 
 The library only returns a :class:`Report`; ``commands/check.py`` renders it
 as text, the SPEC's JSON or JUnit XML.
@@ -98,6 +101,8 @@ class Result:
     paths: tuple[str, ...] = ()  # conflicting or out-of-date paths
     detail: str = ""  # git's own message
     seconds: float = 0.0
+    against: str | None = None  # forward: the release this forecast is for
+    forecast: str | None = None  # forward: merged | partial | applies | stops-applying
 
     @property
     def ok(self) -> bool:
@@ -122,6 +127,7 @@ class Result:
             "line": self.line,
             "paths": list(self.paths),
             "detail": self.detail,
+            **({"against": self.against, "forecast": self.forecast} if self.against else {}),
         }
 
 
@@ -755,117 +761,6 @@ def check_review(config: RepoConfig, project: str, tree: Path, base: str) -> lis
 # --- forward check ---------------------------------------------------------------------
 
 
-def check_forward(
-    config: RepoConfig,
-    project: str,
-    entries: Sequence[Entry],
-    patches: Sequence[Patch],
-    against: str,
-    hooks: Hooks,
-) -> list[Result]:
-    """Which patches REF has merged, and which of the rest stop applying on REF."""
-    from verda_patch import merged
-
-    started = time.perf_counter()
-    report = merged.detect(config, project, against, notify=hooks.notify)
-    target = f"{against} ({report.commit[:12]})"
-    verdicts = {v.file: v for v in report.verdicts}
-    by_file = {e.file: e for e in entries}
-    results: dict[str, Result] = {}
-    keep: list[Patch] = []
-    for patch in patches:
-        verdict = verdicts.get(patch.file)
-        if verdict is not None and verdict.status == merged.MERGED:
-            results[patch.file] = _patch_result(
-                config,
-                project,
-                by_file[patch.file],
-                FORWARD,
-                PASS,
-                f"merged in {target} ({verdict.match}); 'verda-patch prune {project} "
-                f"--against {against}' drops it",
-            )
-        else:
-            keep.append(patch)
-    dropped: list[str] = []
-    while keep:
-        if len(dropped) >= MAX_FORWARD_CONFLICTS:
-            for patch in keep:
-                results[patch.file] = _patch_result(
-                    config,
-                    project,
-                    by_file[patch.file],
-                    FORWARD,
-                    SKIP,
-                    f"not checked: more than {MAX_FORWARD_CONFLICTS} patches conflict",
-                )
-            break
-        try:
-            with scratch_tree(config, project, base=report.commit, patches=keep, hooks=hooks):
-                pass
-        except PatchConflict as exc:
-            failing = next((p for p in keep if p.file == exc.patch), None)
-            if failing is None:
-                raise
-            note = (
-                f" (checked without the {len(dropped)} failing patch(es) above it)"
-                if dropped
-                else ""
-            )
-            partial = verdicts.get(failing.file)
-            part = " (partly merged there)" if partial and partial.status == merged.PARTIAL else ""
-            # exc.message: "does not apply in <paths>: <git's reason>", or "made no commit..."
-            message = f"on {target}{part}: {exc.message.rstrip('.')}"
-            if exc.git_message:
-                message += "; refresh it when moving the base"
-            results[failing.file] = _patch_result(
-                config,
-                project,
-                by_file[failing.file],
-                FORWARD,
-                FAIL,
-                message + note,
-                paths=exc.paths,
-                detail=_git_detail(exc.git_message),
-            )
-            dropped.append(failing.file)
-            keep = [p for p in keep if p.file != failing.file]
-            continue
-        for patch in keep:
-            verdict = verdicts.get(patch.file)
-            part = (
-                " (partly merged there: keep it)"
-                if verdict and verdict.status == merged.PARTIAL
-                else ""
-            )
-            results[patch.file] = _patch_result(
-                config,
-                project,
-                by_file[patch.file],
-                FORWARD,
-                PASS,
-                f"applies on {target}{part}",
-            )
-        break
-    ordered = [results[p.file] for p in patches if p.file in results]
-    n_merged = sum(1 for v in report.verdicts if v.status == merged.MERGED)
-    n_fail = len(dropped)
-    # the patches that stop applying fail their own results; this one only sums up
-    ordered.append(
-        Result(
-            project,
-            FORWARD,
-            None,
-            PASS,
-            f"against {target}: {n_merged} merged there, {len(patches) - n_merged - n_fail} "
-            f"apply, {n_fail} stop applying" + (" (see their results)" if n_fail else ""),
-            paths=tuple(dropped),
-            seconds=time.perf_counter() - started,
-        )
-    )
-    return ordered
-
-
 def check_in_base(
     config: RepoConfig,
     project: str,
@@ -914,7 +809,7 @@ def check_project(
     config: RepoConfig,
     project: str,
     *,
-    against: str | None = None,
+    against: Sequence[str] = (),
     hooks: Hooks | None = None,
 ) -> list[Result]:
     hooks = hooks or Hooks()
@@ -955,11 +850,9 @@ def check_project(
         )
         results += _not_run(config, project, entries, (EXPORT,), why)
     if against:
-        hooks.say(f"{project}: forward check against {against}")
-        try:
-            results += check_forward(config, project, entries, patches, against, hooks)
-        except VerdaError as exc:
-            results.append(_error_result(config, project, FORWARD, exc))
+        from verda_patch.forecast import forecast_results
+
+        results += forecast_results(config, project, entries, patches, against, hooks)
     return results
 
 
@@ -967,7 +860,7 @@ def run(
     config: RepoConfig,
     projects: Sequence[str] = (),
     *,
-    against: str | None = None,
+    against: Sequence[str] = (),
     hooks: Hooks | None = None,
 ) -> Report:
     """Check ``projects`` (default: every project of base-commit, plus orphan patch folders)."""
@@ -1019,7 +912,7 @@ def _failure_text(case: TestCase) -> str:
     for r in case.results:
         if r.status != FAIL:
             continue
-        lines = [f"[{r.check}] {r.message}"]
+        lines = [f"[{r.check}{' ' + r.against if r.against else ''}] {r.message}"]
         if r.where:
             lines.append(f"file: {r.where}")
         if r.paths:

@@ -27,10 +27,12 @@ _MARK = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "skip": "[dim]-[/]"}
 @click.option(
     "--against",
     metavar="REF",
-    help="Forward check: which patches REF has merged and which stop applying on it.",
+    multiple=True,
+    help="Forecast for upstream release REF (repeatable): per patch merged, partial, "
+    "applies, or stops applying (with the first conflicting path).",
 )
 @pass_app
-def check(app: App, project: str | None, junit: Path | None, against: str | None) -> None:
+def check(app: App, project: str | None, junit: Path | None, against: tuple[str, ...]) -> None:
     """CI gate: config, series, parsing, invariants, clean apply, export no-op, review/.
 
     Without PROJECT every project of base-commit is checked. Every check is
@@ -38,6 +40,11 @@ def check(app: App, project: str | None, junit: Path | None, against: str | None
     applied in a scratch tree: your work tree is never touched. Exit 0 when
     everything passes, 1 when a check fails, 2 when base-commit or
     verda-patch.yaml itself is invalid. --json prints {"ok", "results": [...]}.
+
+    With --against REF (repeatable, e.g. --against 32.0.0 --against 33.0.0)
+    each release gets a forecast per patch, printed as one table: merged
+    (moving there drops it), partial, applies, or stops applying at the
+    first conflicting path (that one fails the check).
     """
     from verda_patch import check as gate
     from verda_patch.apply import Hooks
@@ -116,6 +123,7 @@ def _render(app: App, report: Report) -> None:
                 shown = next((r for r in results if r.status == status), results[-1])
                 summary = shown.message
             out.print(f"  {_MARK[status]} {name:<18} {escape(summary)}", highlight=False)
+    _render_forecast(app, report)
     failures = report.failures
     if failures:
         out.print(f"\n[red bold]{len(failures)} failed:[/]", highlight=False)
@@ -124,3 +132,41 @@ def _render(app: App, report: Report) -> None:
             out.print(f"  [red]✗[/] {escape(f'[{r.check}] {where}{r.message}')}", highlight=False)
     else:
         out.print("\n[green bold]all checks passed[/]", highlight=False)
+
+
+_FORECAST_STYLE = {
+    "merged": "green",
+    "partial": "yellow",
+    "applies": "",
+    "stops-applying": "red",
+}
+
+
+def _render_forecast(app: App, report: Report) -> None:
+    """One table per project: a row per patch, a column per --against release."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from verda_patch import check as gate
+
+    by_project: dict[str, dict[str, dict[str, gate.Result]]] = defaultdict(dict)
+    refs: dict[str, dict[str, None]] = defaultdict(dict)
+    for r in report.results:
+        if r.check == gate.FORWARD and r.against and r.file:
+            by_project[r.project or ""].setdefault(r.file, {})[r.against] = r
+            refs[r.project or ""][r.against] = None
+    for project, rows in by_project.items():
+        table = Table(title=f"{project}: forecast per release", title_justify="left")
+        table.add_column("patch", no_wrap=True)
+        for ref in refs[project]:
+            table.add_column(escape(ref), no_wrap=True)
+        for file, cells in rows.items():
+            values = []
+            for ref in refs[project]:
+                cell = cells.get(ref)
+                kind = (cell.forecast or cell.status) if cell else ""
+                text = kind + (f" at {cell.paths[0]}" if cell and cell.paths else "")
+                style = _FORECAST_STYLE.get(kind, "dim")
+                values.append(f"[{style}]{escape(text)}[/]" if style else escape(text))
+            table.add_row(escape(file), *values)
+        app.out.print(table)
