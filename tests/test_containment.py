@@ -8,6 +8,7 @@ second mirror in the shared cache — must be byte-identical afterwards.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -15,6 +16,10 @@ from pathlib import Path
 import pytest
 
 from tests.builders import git, side_commit, write_series
+from tests.test_bump import _applied, _to_conflict, build_template, copy_scenario
+from verda_patch import bump
+from verda_patch.config import load
+from verda_patch.worktree import WorkTree
 
 BASHRC = b"# the victim's shell setup\nexport PATH=/usr/bin\n"
 GITCONFIG = b"[user]\n\tname = Victim\n"
@@ -263,3 +268,141 @@ def test_a_planted_verda_gitignore_is_rewritten(repo):
     (repo.path / ".verda" / ".gitignore").write_text("!*\n")
     assert repo.run("apply", "sample").exit_code == 0
     assert ".verda" not in git(repo.path, "status", "--porcelain", "--untracked-files=all")
+
+
+# --- operation state a checkout cannot plant ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def release_template(tmp_path_factory):
+    return build_template(tmp_path_factory)
+
+
+@pytest.fixture
+def scenario(release_template, tmp_path):
+    return copy_scenario(release_template, tmp_path)
+
+
+def _bump_to_conflict(s):
+    _applied(s)
+    _to_conflict(s)
+    return bump.state_path(s.root, "sample")
+
+
+def test_a_bump_state_naming_a_backup_outside_deletes_nothing(scenario, outside):
+    path = _bump_to_conflict(scenario)
+    state = json.loads(path.read_text())
+    state["backup"] = str(outside.home)  # --abort used to restore from and rmtree it
+    state["files"] = {}
+    path.write_text(json.dumps(state))
+    result = scenario.repo.run("base", "bump", "--abort", "sample")
+    outside.assert_untouched()
+    assert result.exit_code in (0, 1), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bump_state_removing_a_path_outside_deletes_nothing(scenario, outside):
+    path = _bump_to_conflict(scenario)
+    state = json.loads(path.read_text())
+    state["phase"] = bump.PRUNING
+    state["remove"] = ["customs/../../../../../victim/.bashrc"]
+    path.write_text(json.dumps(state))
+    result = scenario.repo.run("base", "bump", "--continue", "sample")
+    outside.assert_untouched()
+    assert result.exit_code == 1, result.stderr
+    assert "damaged" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_bump_state_from_a_commit_is_not_read(scenario, outside):
+    # what an older verda-patch kept under .verda/state/: a pull request can carry it
+    s = scenario
+    planted = s.root / ".verda" / "state" / "sample.bump.json"
+    planted.parent.mkdir(parents=True)
+    planted.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "operation": "bump",
+                "project": "sample",
+                "phase": "conflict",
+                "from": {"commit": s.old, "ref": "1.0.0"},
+                "to": {"commit": s.new, "ref": "2.0.0"},
+                "backup": str(outside.home),
+                "files": {},
+                "dirs": [],
+                "work_tree": {"existed": False, "head": None, "synced": None},
+                "remove": [],
+                "verdicts": [],
+                "prune": {},
+                "requirements": [],
+            }
+        )
+    )
+    s.repo.commit_all("carry a state file")
+    before = s.snapshot()
+    for action in ("--abort", "--continue"):
+        result = s.repo.run("base", "bump", action, "sample")
+        _refused(result, ".verda/state/sample.bump.json")
+        assert "older verda-patch" in result.stderr
+    outside.assert_untouched()
+    assert s.snapshot() == before
+
+
+def test_a_planted_apply_state_never_discards_uncommitted_work(repo):
+    assert repo.run("apply", "sample").exit_code == 0
+    quota = repo.path / ".verda/work/sample/sample/quota.py"
+    quota.write_text("mine = True\n")
+    planted = repo.path / ".verda" / "state" / "sample.json"
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    base = repo.bases["sample"]["commit"]
+    planted.write_text(
+        json.dumps(
+            {
+                "operation": "apply",
+                "phase": "applying",  # "an interrupted run": would skip the unsaved-work check
+                "project": "sample",
+                "base": base,
+                "previous_head": None,
+                "previous_synced": None,
+                "patches": [],
+                "backup_ref": None,
+            }
+        )
+    )
+    result = repo.run("apply", "sample")
+    assert result.exit_code == 1, result.stderr
+    assert "uncommitted changes" in result.stderr
+    assert quota.read_text() == "mine = True\n"
+
+
+def test_a_state_base_is_never_an_option_to_git(repo, tmp_path):
+    assert repo.run("apply", "sample").exit_code == 0
+    state = {
+        "operation": "apply",
+        "phase": "conflict",
+        "project": "sample",
+        "base": f"--output={tmp_path / 'pwned'}",
+        "previous_head": None,
+        "previous_synced": None,
+        "patches": ["customs/0001-Raise-core-quota.patch"],
+        "backup_ref": None,
+    }
+    for where in (
+        WorkTree(load(repo.path), "sample").state_file,
+        repo.path / ".verda" / "state" / "sample.json",
+    ):
+        where.parent.mkdir(parents=True, exist_ok=True)
+        where.write_text(json.dumps(state))
+    result = repo.run("apply", "--continue", "sample")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("pwned")]
+    assert result.exit_code == 1, result.stderr
+    assert "damaged" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_apply_and_bump_state_never_share_a_file(repo):
+    up = repo.up
+    repo.set_base("sample.bump", up, up.rev("1.0.0"))
+    config = load(repo.path)
+    apply_state = WorkTree(config, "sample.bump").state_file
+    assert apply_state != bump.state_path(repo.path, "sample")
+    assert apply_state != bump.backup_dir(repo.path, "sample")
