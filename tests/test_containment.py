@@ -406,3 +406,36 @@ def test_apply_and_bump_state_never_share_a_file(repo):
     apply_state = WorkTree(config, "sample.bump").state_file
     assert apply_state != bump.state_path(repo.path, "sample")
     assert apply_state != bump.backup_dir(repo.path, "sample")
+
+
+# --- git's ownership check stays on for the patch repo ------------------------------------------
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a folder to another user")
+def test_a_git_dir_of_another_user_above_the_patch_repo_runs_nothing(make_upstream, tmp_path):
+    up = make_upstream()
+    outer = tmp_path / "shared"
+    outer.mkdir()
+    git(outer, "init", "-q")
+    pwned = tmp_path / "pwned"
+    hook = tmp_path / "fsmonitor.sh"
+    hook.write_text(f"#!/bin/sh\ntouch {pwned}\n")
+    hook.chmod(0o755)
+    repo = outer / "patches-here"  # a folder of its own, not a repository
+    repo.mkdir()
+    (repo / "base-commit").write_text(
+        f"sample:\n  upstream: {up.path}\n  commit: {up.rev('1.0.0')}\n  ref: 1.0.0\n"
+    )
+    git(outer, "add", "-A")
+    git(outer, "-c", "user.name=o", "-c", "user.email=o@example.org", "commit", "-qm", "o")
+    git(outer, "config", "core.fsmonitor", str(hook))
+    for path in (outer, outer / ".git", *(outer / ".git").rglob("*")):
+        os.lchown(path, 65534, 65534)
+    from click.testing import CliRunner
+
+    from verda_patch.cli import cli
+
+    for command in (["tag", "sample"], ["apply", "sample"], ["check"]):
+        result = CliRunner().invoke(cli, ["--repo", str(repo), *command])
+        assert "Traceback" not in result.stderr, command
+    assert not pwned.exists()

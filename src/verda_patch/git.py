@@ -131,7 +131,6 @@ def hermetic_options() -> tuple[str, ...]:
         "i18n.logOutputEncoding=UTF-8",
         "init.defaultBranch=master",
         "advice.detachedHead=false",
-        "safe.directory=*",
         "index.version=4",  # prefix-compressed index: smaller to write per am step
     ]
     if version() >= (2, 36):
@@ -144,9 +143,39 @@ def hermetic_options() -> tuple[str, ...]:
     return tuple(out)
 
 
-def command(args: Sequence[str], *, user_config: bool = False) -> list[str]:
-    """The full argv for a git call."""
+# inside the git dir of every work tree and scratch tree verda-patch makes (worktree.py)
+OWN_MARKER = "verda-patch"
+
+
+def _made_by_us(cwd: Path | None) -> str | None:
+    """The real path of ``cwd`` when verda-patch made the repository there, else None.
+
+    Those (work trees, scratch trees, mirrors in the cache) get ``safe.directory``
+    for themselves alone, so a cache shared between users still works; every other
+    repository, the patch repo above all, keeps git's ownership check
+    (CVE-2022-24765: a ``.git`` of another user above a patch repo folder must not
+    run its ``core.fsmonitor``).
+    """
+    if cwd is None:
+        return None
+    real = os.path.realpath(cwd)
+    if os.path.isdir(os.path.join(real, ".git", OWN_MARKER)):
+        return real
+    from verda_patch.mirror import cache_root  # mirror imports this module
+
+    cache = os.path.realpath(cache_root())
+    if real != cache and os.path.commonpath([real, cache]) == cache:
+        return real
+    return None
+
+
+def command(
+    args: Sequence[str], *, user_config: bool = False, cwd: Path | None = None
+) -> list[str]:
+    """The full argv for a git call in ``cwd``."""
     prefix = [] if user_config else list(hermetic_options())
+    if own := _made_by_us(cwd):
+        prefix += ["-c", f"safe.directory={own}"]
     return ["git", *prefix, *args]
 
 
@@ -169,7 +198,7 @@ def run(
     user_config: bool = False,
 ) -> Result:
     """Run git; raise :class:`GitError` unless its exit status is in ``ok``."""
-    argv = command(args, user_config=user_config)
+    argv = command(args, user_config=user_config, cwd=cwd)
     started = time.perf_counter()
     proc = subprocess.run(
         argv,
@@ -239,7 +268,7 @@ def popen(
     log.debug("git %s (streaming) in %s", " ".join(args), cwd)
     _prctl()  # resolved here, never in the forked child
     return subprocess.Popen(  # the preexec only calls setpgid(2)/prctl(2)
-        command(args, user_config=user_config),
+        command(args, user_config=user_config, cwd=cwd),
         cwd=cwd,
         env=environment(env, user_config=user_config),
         stdin=stdin,

@@ -29,7 +29,7 @@ from verda_patch.patchfile import TRAILER_KEY
 SYNCED_REF = "refs/verda/synced"
 BACKUP_PREFIX = "refs/verda/backup/"
 # inside the work tree's .git, where no checkout can write: our marker and our state
-META_DIR = "verda-patch"
+META_DIR = git.OWN_MARKER
 MARKER = "worktree"
 APPLY_STATE = "apply.json"
 
