@@ -306,3 +306,103 @@ def test_untrusted_refuses_an_unmerged_commit_a_trusted_run_fetched(
     with pytest.raises(Exception, match="on no branch or tag"):
         mirror.ensure(commits=(unmerged,))
     mirror.ensure(commits=(base,))
+
+
+# --- limits: set by the user's environment, never by the repo -------------------------
+
+
+@pytest.fixture
+def gate_repo(make_upstream, make_patch_repo, server):
+    """The three-patch scenario of test_check, its upstream served over HTTP."""
+    from tests.test_check import build
+
+    scenario = build(make_upstream, make_patch_repo)
+    name = server.publish(scenario.up)
+    scenario.repo.set_base("sample", server.url(name), scenario.base, ref="1.0.0")
+    scenario.repo.commit_all("served")
+    return scenario
+
+
+def _failed(result) -> list[dict]:
+    return [r for r in json.loads(result.stdout)["results"] if not r["ok"]]
+
+
+def test_untrusted_gate_passes_a_good_repo(gate_repo):
+    result = gate_repo.repo.run("--untrusted", "--json", "check")
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "check", "file", "says"),
+    [
+        ("VERDA_PATCH_MAX_PATCH_BYTES", "200", "parse", "general/", "its size in bytes is"),
+        ("VERDA_PATCH_MAX_PATCHES", "2", "series", None, "the number of patches of sample is 3"),
+    ],
+)
+def test_limit_breaks_are_clear_failures(gate_repo, monkeypatch, var, value, check, file, says):
+    monkeypatch.setenv(var, value)
+    result = gate_repo.repo.run("--untrusted", "--json", "check")
+    assert result.exit_code == 1
+    assert says in result.output and var in result.output
+    failed = _failed(result)
+    assert failed and all(f["check"] == check for f in failed)
+    assert file is None or any((f["file"] or "").startswith(file) for f in failed)
+    # the same repo passes where the user trusts it: the limits are untrusted mode's
+    monkeypatch.delenv(var)
+    assert gate_repo.repo.run("--json", "check").exit_code == 0
+
+
+def test_hunk_limit(make_upstream, make_patch_repo, server, monkeypatch):
+    upstream = make_upstream("up")
+    base = upstream.rev("HEAD")
+    api = upstream.read(base, "sample/api.py").decode()
+    changed = api.replace("return 1\n", "return 11\n").replace("return 30\n", "return 33\n")
+    upstream.commit("Two hunks", {"sample/api.py": changed})
+    patch = upstream.format_patch("HEAD")
+    assert patch.count(b"\n@@ ") == 2
+    repo = make_patch_repo()
+    repo.set_base("nova", server.url(server.publish(upstream)), base)
+    repo.add_patch("nova", "general", "0001-two-hunks.patch", patch)
+    repo.commit_all()
+    assert repo.run("--untrusted", "check").exit_code == 0
+    monkeypatch.setenv("VERDA_PATCH_MAX_HUNKS", "1")
+    result = repo.run("--untrusted", "--json", "check")
+    assert result.exit_code == 1
+    (failed,) = _failed(result)
+    assert failed["file"] == "general/0001-two-hunks.patch"
+    assert "its number of hunks is 2, more than the 1" in failed["message"]
+    assert "VERDA_PATCH_MAX_HUNKS" in failed["message"]
+
+
+def test_default_size_limit_refuses_a_huge_patch_without_reading_it(gate_repo):
+    huge = gate_repo.patches / "customs" / "0001-Add-GPU-quota.patch"
+    with huge.open("ab") as handle:
+        handle.truncate(17 << 20)  # sparse: 17 MiB of NULs past the patch
+    result = gate_repo.repo.run("--untrusted", "--json", "check")
+    assert result.exit_code == 1
+    (failed, *_) = _failed(result)
+    assert failed["file"] == "customs/0001-Add-GPU-quota.patch"
+    assert "more than the 16777216 allowed in untrusted mode" in failed["message"]
+
+
+def test_project_limit_is_exit_2_naming_base_commit(gate_repo, monkeypatch):
+    bases = gate_repo.repo.bases["sample"]
+    gate_repo.repo.set_base("other", bases["upstream"], bases["commit"])
+    monkeypatch.setenv("VERDA_PATCH_MAX_PROJECTS", "1")
+    result = gate_repo.repo.run("--untrusted", "check")
+    assert result.exit_code == 2
+    assert "base-commit" in result.stderr and "number of projects is 2" in result.stderr
+
+
+def test_a_bad_limit_value_is_exit_2(gate_repo, monkeypatch):
+    monkeypatch.setenv("VERDA_PATCH_MAX_HUNKS", "0")
+    result = gate_repo.repo.run("--untrusted", "check")
+    assert result.exit_code == 2
+    assert "VERDA_PATCH_MAX_HUNKS='0' is not a positive whole number" in result.stderr
+
+
+def test_the_repo_cannot_raise_a_limit(gate_repo, monkeypatch):
+    (gate_repo.repo.path / "verda-patch.yaml").write_text("max_patches: 100\n")
+    monkeypatch.setenv("VERDA_PATCH_MAX_PATCHES", "2")
+    result = gate_repo.repo.run("--untrusted", "check")
+    assert result.exit_code == 2 and "unknown setting 'max_patches'" in result.stderr

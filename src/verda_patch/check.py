@@ -48,7 +48,7 @@ from verda_patch.errors import (
     UpstreamError,
     VerdaError,
 )
-from verda_patch.patchfile import Patch, normal_change_id, parse_file
+from verda_patch.patchfile import Patch, normal_change_id
 from verda_patch.store import (
     PATCH_SUFFIXES,
     PATCHES_DIR,
@@ -438,7 +438,7 @@ def check_parse(
     parsed: list[Patch | None] = []
     for i, entry in enumerate(entries, 1):
         try:
-            patch = parse_file(entry.path, file=entry.file, category=entry.category)
+            patch = Store(config).parse(entry)  # untrusted mode's limits apply
         except PatchError as exc:
             parsed.append(None)
             results.append(

@@ -19,10 +19,12 @@ from __future__ import annotations
 import codecs
 import email.utils
 import re
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import overload
 
 from verda_patch.dep3 import Fields as Dep3Fields
 from verda_patch.dep3 import is_marker as is_dep3_field
@@ -399,7 +401,7 @@ def is_patch_break(line: bytes) -> bool:
     return line[3:].strip(_BSPACE) == b"" and line.endswith(b"\n")
 
 
-def _is_diff_start(lines: list[bytes], i: int) -> bool:
+def _is_diff_start(lines: Lines, i: int) -> bool:
     line = lines[i]
     if line.startswith((b"diff --git ", b"diff -", b"Index: ")):
         return True
@@ -413,13 +415,70 @@ def subject_from_filename(name: str) -> str:
     return _NUMBER_PREFIX_RE.sub("", stem).replace("-", " ").replace("_", " ").strip() or stem
 
 
-def _split_lines(data: bytes) -> list[bytes]:
-    """Lines ending in ``\\n`` — only ``\\n`` ends a line, as for git (a lone CR is data)."""
-    parts = data.split(b"\n")
-    return [part + b"\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+class Lines:
+    """The lines of a patch as offsets into its bytes, each ending in ``\\n`` (only
+    ``\\n`` ends a line, as for git; a lone CR is data).
+
+    A ``list`` of line objects costs ~40 bytes a line on top of the text: a diff
+    of short lines held 75x its size (issue 18). Here a line costs 4 bytes
+    until it is read; a slice is a view sharing the offsets.
+    """
+
+    __slots__ = ("_data", "_hi", "_lo", "_starts")
+
+    def __init__(self, data: bytes) -> None:
+        starts = array("I" if len(data) < 1 << 32 else "Q", [0])
+        find, append = data.find, starts.append
+        nl = find(b"\n")
+        while nl != -1:
+            append(nl + 1)
+            nl = find(b"\n", nl + 1)
+        if starts[-1] != len(data):
+            append(len(data))  # a last line without a newline
+        self._data, self._starts, self._lo, self._hi = data, starts, 0, len(starts) - 1
+
+    def __len__(self) -> int:
+        return self._hi - self._lo
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Lines: ...
+
+    def __getitem__(self, index: int | slice) -> bytes | Lines:
+        if isinstance(index, slice):
+            lo, hi, _ = index.indices(len(self))
+            view = object.__new__(Lines)
+            view._data, view._starts = self._data, self._starts
+            view._lo, view._hi = self._lo + lo, self._lo + max(lo, hi)
+            return view
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        i = self._lo + index
+        return self._data[self._starts[i] : self._starts[i + 1]]
+
+    def __iter__(self) -> Iterator[bytes]:
+        data, starts = self._data, self._starts
+        for i in range(self._lo, self._hi):
+            yield data[starts[i] : starts[i + 1]]
+
+    def raw(self) -> tuple[bytes, array[int], int]:
+        """(data, line starts, first index): line ``i`` starts at ``starts[first + i]``."""
+        return self._data, self._starts, self._lo
+
+    def joined(self) -> bytes:
+        """The bytes of these lines, in one copy."""
+        return self._data[self._starts[self._lo] : self._starts[self._hi]]
 
 
-def _split_headers(lines: list[bytes], start: int) -> tuple[dict[bytes, bytes], int]:
+def _split_lines(data: bytes) -> Lines:
+    return Lines(data)
+
+
+def _split_headers(lines: Lines, start: int) -> tuple[dict[bytes, bytes], int]:
     """``read_one_header_line``: headers, unfolded, until a line that is not one."""
     headers: dict[bytes, bytes] = {}
     i = start
@@ -440,7 +499,7 @@ def _split_headers(lines: list[bytes], start: int) -> tuple[dict[bytes, bytes], 
     return headers, i
 
 
-def _inbody_headers(body: list[bytes]) -> tuple[dict[bytes, bytes], int]:
+def _inbody_headers(body: Lines) -> tuple[dict[bytes, bytes], int]:
     """``check_inbody_header``: From/Subject/Date at the top of the message body."""
     found: dict[bytes, bytes] = {}
     key: bytes | None = None
@@ -504,7 +563,7 @@ def parse_bytes(data: bytes, *, source: Path, file: str = "", category: str = ""
         return _parse_dep3_or_plain(lines, pos, source, file, category, b"from" in headers)
     if needs_mime(headers):
         # multipart, quoted-printable, base64, format=flowed: mailinfo's own reading
-        mime = read_body(lines[body_start:], headers, source)
+        mime = read_body(list(lines[body_start:]), headers, source)
         files, diff = _diff_from(_split_lines(mime.patch), 0, source)
         inbody = mime.inbody
         headers = {**mime.part, **headers}
@@ -519,7 +578,7 @@ def parse_bytes(data: bytes, *, source: Path, file: str = "", category: str = ""
         ctype = headers.get(b"content-type", b"").decode("latin-1")
         m = re.search(r'charset=(?:"([^"]*)"|([^; \t]*))', ctype, re.IGNORECASE)
         charset = (m.group(1) or m.group(2) or "") if m else ""
-        message = _clean_message(_utf8(_to_utf8(b"".join(body), charset, source)))
+        message = _clean_message(_utf8(_to_utf8(body.joined(), charset, source)))
 
     def header(name: bytes) -> bytes | None:
         raw = inbody.get(name, headers.get(name))
@@ -551,16 +610,14 @@ def parse_bytes(data: bytes, *, source: Path, file: str = "", category: str = ""
     )
 
 
-def _patch_break(lines: list[bytes], start: int) -> int:
+def _patch_break(lines: Lines, start: int) -> int:
     end = start
     while end < len(lines) and not is_patch_break(lines[end]):
         end += 1
     return end
 
 
-def _diff_from(
-    lines: list[bytes], start: int, source: Path
-) -> tuple[tuple[FileChange, ...], bytes]:
+def _diff_from(lines: Lines, start: int, source: Path) -> tuple[tuple[FileChange, ...], bytes]:
     """The files and the bytes of the diff that begins at or after ``lines[start]``."""
     diff_start = start
     while diff_start < len(lines) and not _is_diff_start(lines, diff_start):
@@ -572,7 +629,7 @@ def _diff_from(
             file=source,
             hint="a patch file is 'git format-patch' output or a unified diff",
         )
-    return files, b"".join(lines[diff_start:diff_end])
+    return files, lines[diff_start:diff_end].joined()
 
 
 def _patch(
@@ -633,7 +690,7 @@ def trailer_change_ids(message: str) -> tuple[str, ...]:
 
 
 def _parse_dep3_or_plain(
-    lines: list[bytes], pos: int, source: Path, file: str, category: str, from_header: bool
+    lines: Lines, pos: int, source: Path, file: str, category: str, from_header: bool
 ) -> Patch:
     """A file that is not a mail: a DEP-3 header and the diff, or a plain diff."""
     msg_end = _patch_break(lines, pos)
@@ -807,10 +864,13 @@ def _path(name: bytes | None, strip: bool) -> str | None:
     return (_strip_component(name) if strip else name).decode("utf-8", "surrogateescape")
 
 
-def _hunks(lines: list[bytes], i: int, source: Path) -> tuple[int, int, int]:
+def _hunks(lines: Lines, i: int, source: Path) -> tuple[int, int, int]:
     """Count the hunks starting at ``lines[i]``; (end, added, removed)."""
     added = removed = 0
-    while i < len(lines) and lines[i].startswith(b"@@ "):
+    # the body loop reads one byte a line straight from the offsets (the hot path)
+    data, starts, lo = lines.raw()
+    count = len(lines)
+    while i < count and lines[i].startswith(b"@@ "):
         m = _HUNK_RE.match(lines[i])
         if not m:
             raise PatchError("malformed hunk header", file=source, line=i + 1)
@@ -819,9 +879,12 @@ def _hunks(lines: list[bytes], i: int, source: Path) -> tuple[int, int, int]:
         header_line = i + 1
         i += 1
         while old > 0 or new > 0:
-            line = lines[i] if i < len(lines) else b""
-            kind = line[:1]
-            if kind == b" " or line == b"\n":
+            if i < count:
+                at = starts[lo + i]
+                kind = data[at : at + 1]  # b"\n" only for an empty line
+            else:
+                kind = b""
+            if kind == b" " or kind == b"\n":
                 old -= 1
                 new -= 1
             elif kind == b"-":
@@ -845,12 +908,12 @@ def _hunks(lines: list[bytes], i: int, source: Path) -> tuple[int, int, int]:
                     line=i + 1,
                 )
             i += 1
-        while i < len(lines) and lines[i].startswith(b"\\"):
+        while i < count and lines[i].startswith(b"\\"):
             i += 1  # "\ No newline at end of file"
     return i, added, removed
 
 
-def _binary(lines: list[bytes], i: int, source: Path) -> int:
+def _binary(lines: Lines, i: int, source: Path) -> int:
     """Skip a ``GIT binary patch`` body (forward and optional reverse block)."""
     for block in range(2):
         if i >= len(lines) or not _BINARY_BLOCK_RE.match(lines[i]):
@@ -887,7 +950,7 @@ _GIT_HEADERS = tuple(
 )
 
 
-def _git_section(lines: list[bytes], i: int, source: Path) -> tuple[FileChange | None, int]:
+def _git_section(lines: Lines, i: int, source: Path) -> tuple[FileChange | None, int]:
     """One ``diff --git`` section; (None, next line) when it is only that line."""
     header_line = i + 1
     old_name, new_name = _header_names(lines[i][len(b"diff --git ") :].rstrip(b"\r\n"))
@@ -974,7 +1037,7 @@ def _mode(
     return raw.decode("ascii", "replace") if raw else index_mode
 
 
-def _traditional_section(lines: list[bytes], i: int, source: Path) -> tuple[FileChange, int]:
+def _traditional_section(lines: Lines, i: int, source: Path) -> tuple[FileChange, int]:
     old_name, new_name = _line_name(lines[i], 4), _line_name(lines[i + 1], 4)
     i, added, removed = _hunks(lines, i + 2, source)
     old_path, new_path = _path(old_name, True), _path(new_name, True)
@@ -989,7 +1052,7 @@ def _traditional_section(lines: list[bytes], i: int, source: Path) -> tuple[File
     return FileChange(path=path, status=status, added=added, removed=removed), i
 
 
-def _scan_diff(lines: list[bytes], start: int, source: Path) -> tuple[tuple[FileChange, ...], int]:
+def _scan_diff(lines: Lines, start: int, source: Path) -> tuple[tuple[FileChange, ...], int]:
     """The files the diff from ``lines[start]`` touches and the line after its last hunk.
 
     Lines between file sections (a diffstat, ``Index:`` banners, the signature)

@@ -163,7 +163,24 @@ class Store:
         out: list[Entry] = []
         for category in self.categories:
             out += self._category_entries(project, category)
+        policy = self.config.policy
+        if problem := policy.check("patches", len(out), f"the number of patches of {project}"):
+            raise PatchError(problem, file=base)
         return out
+
+    def parse(self, entry: Entry) -> Patch:
+        """Parse one patch file, within the limits of untrusted mode (issue 18)."""
+        policy = self.config.policy
+        if policy.untrusted:
+            size = entry.path.stat().st_size  # before reading it
+            if problem := policy.check("patch_bytes", size, "its size in bytes"):
+                raise PatchError(problem, file=entry.path)
+        patch = parse_file(entry.path, file=entry.file, category=entry.category)
+        # hunk headers are the diff's lines starting "@@ " (body lines never do)
+        hunks = patch.diff.count(b"\n@@ ") + patch.diff.startswith(b"@@ ")
+        if problem := policy.check("hunks", hunks, "its number of hunks"):
+            raise PatchError(problem, file=entry.path)
+        return patch
 
     def _category_entries(self, project: str, category: str) -> list[Entry]:
         folder = self.project_dir(project) / category
@@ -231,7 +248,7 @@ class Store:
         entries = self.entries(project)
         patches = []
         for i, entry in enumerate(entries, 1):
-            patches.append(parse_file(entry.path, file=entry.file, category=entry.category))
+            patches.append(self.parse(entry))
             if on_patch:
                 on_patch(i, len(entries))
         return patches
