@@ -11,7 +11,9 @@ cost seconds; this index maps
 
 and is built once per mirror (``verda-history.sqlite`` inside the bare
 mirror), then updated with only the commits that are new since: ``git log
-NEW_TIPS --not OLD_TIPS``. It records the refs it was built from and is never
+NEW_TIPS --not OLD_TIPS``; each update also extends the mirror's commit-graph,
+so the reachability walks a lookup makes read generation numbers instead of
+every commit object. It records the refs it was built from and is never
 trusted past them: a mirror whose refs changed is re-read (new commits only)
 under the mirror's lock, the one every fetch holds; an index that is damaged,
 of another format, or whose old tips the mirror no longer has is rebuilt.
@@ -22,6 +24,7 @@ Which hits the target actually reaches is not the index's business (see
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import sqlite3
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
     from verda_patch.mirror import Mirror
 
 FILE = "verda-history.sqlite"
-FORMAT = "1"
+FORMAT = "3"
 REVERTS_RE = re.compile(r"^This reverts commit ([0-9a-f]{7,40})\b", re.MULTILINE)
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,6 +51,8 @@ CREATE TABLE reverts (reverted TEXT NOT NULL, sha TEXT NOT NULL);
 CREATE INDEX change_ids_key ON change_ids (change_id);
 CREATE INDEX cites_key ON cites (cited);
 CREATE INDEX reverts_key ON reverts (reverted);
+CREATE TABLE patch_ids (sha TEXT PRIMARY KEY, patch_id TEXT NOT NULL);
+CREATE TABLE changed_lines (sha TEXT PRIMARY KEY, lines BLOB NOT NULL);
 """
 _TABLES = {"change_ids": "change_id", "cites": "cited", "reverts": "reverted"}
 
@@ -114,10 +119,48 @@ class HistoryIndex:
         """Commit → commits whose message says ``This reverts commit <it>.``"""
         return self._lookup("reverts", commits)
 
+    def patch_ids(self, commits: Iterable[str]) -> dict[str, str]:
+        """Commit → its ``git patch-id --stable``, for the commits already hashed once."""
+        out = {}
+        for sha in dict.fromkeys(commits):
+            row = self.db.execute("SELECT patch_id FROM patch_ids WHERE sha = ?", (sha,)).fetchone()
+            if row:
+                out[sha] = row[0]
+        return out
+
+    def remember_patch_ids(self, found: dict[str, str]) -> None:
+        """Keep patch-ids for the next run (a commit's never changes); best effort."""
+        if not found:
+            return
+        with contextlib.suppress(sqlite3.Error):  # a read-only cache still works
+            self.db.executemany(
+                "INSERT OR REPLACE INTO patch_ids VALUES (?, ?)", list(found.items())
+            )
+
+    def changed_lines(self, commits: Iterable[str]) -> dict[str, bytes]:
+        """Commit → the lines its diff adds and removes (``+``/``-`` lines, one per line),
+        for the commits compared once already."""
+        out = {}
+        for sha in dict.fromkeys(commits):
+            row = self.db.execute(
+                "SELECT lines FROM changed_lines WHERE sha = ?", (sha,)
+            ).fetchone()
+            if row:
+                out[sha] = bytes(row[0])
+        return out
+
+    def remember_changed_lines(self, found: dict[str, bytes]) -> None:
+        if not found:
+            return
+        with contextlib.suppress(sqlite3.Error):
+            self.db.executemany(
+                "INSERT OR REPLACE INTO changed_lines VALUES (?, ?)", list(found.items())
+            )
+
     def size(self) -> dict[str, int]:
         return {
             table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in (*_TABLES, "tips")
+            for table in (*_TABLES, "tips", "patch_ids", "changed_lines")
         }
 
 
@@ -218,6 +261,14 @@ def update(repo: Path, db_path: Path | str) -> int:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+    if count:
+        # the walks a lookup makes (rev-list, merge-base) read generation numbers
+        # from here instead of every commit object; --split: new commits only
+        git.run(
+            ["commit-graph", "write", "--reachable", "--split", "--no-progress"],
+            cwd=repo,
+            ok=(0, 1, 128),
+        )
     return count
 
 

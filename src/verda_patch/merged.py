@@ -323,7 +323,7 @@ def classify(
         tempfile.TemporaryDirectory(prefix="verda-prune-") as tmp,
         ThreadPoolExecutor(max_workers=3) as pool,
     ):
-        logged = pool.submit(_log, repo, [f"^{base}", target])
+        counted = pool.submit(git.out, ["rev-list", "--count", f"^{base}", target], cwd=repo)
         patches = patches() if callable(patches) else patches
         bare = [
             i for i, p in enumerate(patches) if not p.cherry_picked_from and not _own_change_ids(p)
@@ -333,7 +333,6 @@ def classify(
         looked_up = pool.submit(
             _lookup_cited, repo, [c for p in patches for c in p.cherry_picked_from]
         )
-        upstream = _RangeIndex(logged.result())
         applied = None
         if made is not None:
             # speculative: a bare patch that turns out to have a patch-id match
@@ -342,7 +341,15 @@ def classify(
             applied = pool.submit(_reverse_apply, repo, scratch, [patches[i] for i in bare])
         cited = looked_up.result()
         lookup = presence.Lookup(repo, index, target)
-        range_commits, verdicts, needs_apply = _judge(repo, upstream, cited, patches, lookup)
+
+        def range_log(paths: frozenset[str] | None) -> _RangeIndex:
+            """``base..target`` for the diff fallbacks: only the commits touching ``paths``
+            (each with all its files), or every commit when ``paths`` is None."""
+            limit = ["--full-diff", "--", *sorted(paths)] if paths is not None else []
+            return _RangeIndex(_log(repo, [f"^{base}", target, *limit]))
+
+        range_commits, verdicts, needs_apply = _judge(repo, range_log, cited, patches, lookup)
+        range_commits = int(counted.result() or 0)
         if needs_apply and applied is not None:
             results = dict(zip(bare, applied.result(), strict=True))
             for i in needs_apply:
@@ -352,7 +359,7 @@ def classify(
 
 def _judge(
     repo: Path,
-    upstream: _RangeIndex,
+    range_log: Callable[[frozenset[str] | None], _RangeIndex],
     cited: dict[str, UpstreamCommit],
     patches: Sequence[Patch],
     lookup: presence.Lookup,
@@ -360,9 +367,24 @@ def _judge(
     """Verdicts from provenance and patch-ids; the patches left for reverse-apply."""
     plans = [_Plan(patch, _origins(patch, cited)) for patch in patches]
     queries = [_query(origin) for plan in plans for origin in plan.origins]
-    answers = iter(lookup.find(queries))
+    answers = lookup.find(queries)
+    # the range is read only for what provenance left open, and only where it can matter
+    at = 0
+    left: list[_Plan] = []
     for plan in plans:
-        plan.found = [_found(o, next(answers), upstream) for o in plan.origins]
+        mine = answers[at : at + len(plan.origins)]
+        at += len(plan.origins)
+        if not plan.origins or not all(a.present for a in mine):
+            left.append(plan)
+    if not left:
+        upstream = _RangeIndex([])
+    elif any(len(plan.origins) > 1 for plan in left):
+        upstream = range_log(None)  # a squash's missing half may have other files
+    else:
+        upstream = range_log(frozenset(p for plan in left for p in _patch_key(plan.patch)))
+    answered = iter(answers)
+    for plan in plans:
+        plan.found = [_found(o, next(answered), upstream) for o in plan.origins]
     range_commits = len(upstream.commits)
 
     # One diff-tree + one patch-id for every diff that can matter.
@@ -396,9 +418,12 @@ def _judge(
             if commit.paths in upstream.by_paths:
                 wanted[commit.sha] = None
                 wanted.update(dict.fromkeys(upstream.by_paths[commit.paths]))
-    diffs = _diffs(repo, list(wanted))
+    # a commit's patch-id never changes: the index keeps the ones hashed before
+    known_pids = lookup.index.patch_ids(wanted)
+    diffs = _diffs(repo, [s for s in wanted if s not in known_pids])
     pids = _patch_ids(repo, diffs, [p.diff for p in patches])
-    commit_pid = pids.commits
+    lookup.index.remember_patch_ids(pids.commits)
+    commit_pid = {**known_pids, **pids.commits}
     range_by_pid: dict[str, list[str]] = defaultdict(list)
     for sha in wanted:
         if sha in upstream.commits and sha in commit_pid:
@@ -408,8 +433,9 @@ def _judge(
     for sha, commit in _lookup_cited(repo, behind).items():
         upstream.commits.setdefault(sha, commit)
 
-    verdicts: list[Verdict] = []
+    verdicts: list[Verdict | None] = []
     needs_apply: list[int] = []
+    judged: list[tuple[int, list[Origin], str | None]] = []
     for i, plan in enumerate(plans):
         own_pid = pids.patches.get(i)
         found = plan.found
@@ -434,8 +460,33 @@ def _judge(
                 verdicts.append(_absent(plan.patch))
                 continue
             found = [Origin((), (), PATCH_ID, tuple(upstream.ordered(hits)))]
-        verdicts.append(_verdict(plan.patch, found, own_pid, commit_pid, diffs, upstream))
-    return range_commits, verdicts, needs_apply
+        verdicts.append(None)
+        judged.append((i, found, own_pid))
+    # the modified merges need upstream's diff text (changed lines); one more diff-tree
+    text = {
+        s
+        for _, found, own_pid in judged
+        if not _identical(found, own_pid, commit_pid)
+        for o in found
+        if o.present
+        for s in o.upstream
+        if s not in diffs
+    }
+    # ... or the index kept what they change from an earlier run
+    lines = lookup.index.changed_lines(text)
+    made = {
+        sha: b"\n".join(_changed(diff).elements())
+        for sha, diff in _diffs(repo, sorted(text - set(lines))).items()
+    }
+    lookup.index.remember_changed_lines(made)
+    changed = {
+        sha: Counter(v.split(b"\n")) if v else Counter() for sha, v in {**lines, **made}.items()
+    }
+    for _, found, _ in judged:  # evidence whose diff was made for its patch-id anyway
+        changed.update({s: _changed(diffs[s]) for o in found for s in o.upstream if s in diffs})
+    for i, found, own_pid in judged:
+        verdicts[i] = _verdict(plans[i].patch, found, own_pid, commit_pid, changed, upstream)
+    return range_commits, [v for v in verdicts if v is not None], needs_apply
 
 
 # --- the range index -------------------------------------------------------------
@@ -792,11 +843,10 @@ def _changed(diff: bytes) -> Counter[bytes]:
     return lines
 
 
-def _changed_lines(patch: Patch, upstream: list[bytes]) -> ChangedLines:
-    ours = _changed(patch.diff)
+def _changed_lines(ours: Counter[bytes], upstream: list[Counter[bytes]]) -> ChangedLines:
     theirs: Counter[bytes] = Counter()
-    for diff in upstream:
-        theirs.update(_changed(diff))
+    for lines in upstream:
+        theirs.update(lines)
     return ChangedLines(sum((ours - theirs).values()), sum((theirs - ours).values()))
 
 
@@ -821,12 +871,23 @@ def _customs_warning(patch: Patch, status: str) -> str | None:
     return "customs patch looks merged upstream; kept unless --include-customs"
 
 
+def _identical(origins: list[Origin], own_pid: str | None, commit_pid: dict[str, str]) -> bool:
+    """One origin, present, with an upstream commit whose patch-id is the patch's own."""
+    present = [o for o in origins if o.present]
+    return (
+        bool(own_pid)
+        and len(present) == 1
+        and len(present) == len(origins)
+        and any(commit_pid.get(s) == own_pid for s in present[0].upstream)
+    )
+
+
 def _verdict(
     patch: Patch,
     origins: list[Origin],
     own_pid: str | None,
     commit_pid: dict[str, str],
-    diffs: dict[str, bytes],
+    changed_by: dict[str, Counter[bytes]],
     upstream: _RangeIndex,
 ) -> Verdict:
     present = [o for o in origins if o.present]
@@ -836,29 +897,24 @@ def _verdict(
     status = MERGED if not missing else PARTIAL
     match = max((o.match for o in present if o.match), key=MATCH_KINDS.index)
     evidence = upstream.ordered(s for o in present for s in o.upstream)
-    identical = (
-        status == MERGED
-        and bool(own_pid)
-        and len(present) == 1
-        and any(commit_pid.get(s) == own_pid for s in evidence)
-    )
+    identical = status == MERGED and _identical(origins, own_pid, commit_pid)
     changed = None
     if status == MERGED and not identical:
         # per origin, the upstream commit closest to the patch (a change may land twice)
         ours = _changed(patch.diff)
         chosen = []
         for o in present:
-            candidates = [s for s in o.upstream if s in diffs]
+            candidates = [s for s in o.upstream if s in changed_by]
             if candidates:
                 chosen.append(
                     min(
                         candidates,
                         key=lambda s: sum(
-                            ((ours - _changed(diffs[s])) + (_changed(diffs[s]) - ours)).values()
+                            ((ours - changed_by[s]) + (changed_by[s] - ours)).values()
                         ),
                     )
                 )
-        changed = _changed_lines(patch, [diffs[s] for s in chosen])
+        changed = _changed_lines(ours, [changed_by[s] for s in chosen])
     return Verdict(
         patch.file,
         patch.category,
