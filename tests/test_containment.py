@@ -439,3 +439,41 @@ def test_a_git_dir_of_another_user_above_the_patch_repo_runs_nothing(make_upstre
         result = CliRunner().invoke(cli, ["--repo", str(repo), *command])
         assert "Traceback" not in result.stderr, command
     assert not pwned.exists()
+
+
+# --- export never overwrites a patch file it has not seen -------------------------------------
+
+
+def test_export_keeps_a_patch_file_changed_since_the_last_apply(repo):
+    assert repo.run("apply", "sample").exit_code == 0
+    patch = repo.path / "patches/sample/customs/0001-Raise-core-quota.patch"
+    pulled = patch.read_bytes().replace(b"Raise core quota", b"Raise the core quota (reviewed)")
+    patch.write_bytes(pulled)  # a colleague's change, pulled after the apply
+    result = repo.run("export", "sample")
+    assert result.exit_code == 1, result.stderr
+    assert "customs/0001-Raise-core-quota.patch" in result.stderr
+    assert "--force" in result.stderr
+    assert patch.read_bytes() == pulled
+    forced = repo.run("export", "--force", "sample")
+    assert forced.exit_code == 0, forced.stderr
+    assert b"Raise core quota" in patch.read_bytes()
+    assert repo.run("export", "sample").exit_code == 0  # synced again
+
+
+def test_export_writes_what_changed_in_the_tree_when_the_file_did_not_change(repo):
+    assert repo.run("apply", "sample").exit_code == 0
+    tree = repo.path / ".verda/work/sample"
+    git(
+        tree,
+        "commit",
+        "--amend",
+        "-q",
+        "-m",
+        "Raise core quota to 40\n\nVerda-Patch: customs/0001-Raise-core-quota.patch",
+    )
+    result = repo.run("export", "sample")
+    assert result.exit_code == 0, result.stderr
+    assert (
+        b"Raise core quota to 40"
+        in (repo.path / "patches/sample/customs/0001-Raise-core-quota.patch").read_bytes()
+    )

@@ -583,10 +583,12 @@ def export_tree(
     write: bool = True,
     prune_missing: bool = False,
     progress: Progress | None = None,
+    guard: Callable[[Sequence[str]], None] | None = None,
 ) -> ExportResult:
     """Write the commits of ``base..HEAD`` in ``tree_path`` back to ``project``'s patch files.
 
-    Every problem that would stop the export is found before the first write.
+    Every problem that would stop the export is found before the first write;
+    ``guard`` sees the files about to be written and may refuse (raise).
     """
     store = Store(config)
     categories = config.settings.categories
@@ -695,6 +697,8 @@ def export_tree(
     reordered, not_saved = _plan_order(store, project, entries, order, missing, prune_missing, plan)
 
     removed: list[str] = missing if prune_missing else []
+    if write and guard is not None:
+        guard([*plan.writes, *(f"{category}/{SERIES}" for category in plan.series)])
     if write:
         for file, data in plan.writes.items():
             category, _, name = file.partition("/")
@@ -824,9 +828,27 @@ def export_project(
     write: bool = True,
     prune_missing: bool = False,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> ExportResult:
-    """Export the user's work tree; mark it synced when the files now hold all of it."""
+    """Export the user's work tree; mark it synced when the files now hold all of it.
+
+    A patch file changed since the tree was synced (edited, or pulled from git
+    after the last apply) is not overwritten unless ``force`` (issue 18).
+    """
     tree, base = open_work_tree(config, project)
+
+    def refuse_changed(files: Sequence[str]) -> None:
+        changed = tree.changed_since_sync(files)
+        if changed:
+            more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+            raise OperationFailed(
+                f"{changed[0]}{more} changed since {tree.path} was last synced with the "
+                "patch files; export would overwrite that change",
+                file=Store(config).project_dir(project) / changed[0],
+                hint=f"run 'verda-patch apply {project}' to build the tree from the files "
+                "(keep your commits with 'new' first), or add --force to overwrite",
+            )
+
     result = export_tree(
         config,
         project,
@@ -835,6 +857,7 @@ def export_project(
         write=write,
         prune_missing=prune_missing,
         progress=progress,
+        guard=None if force else refuse_changed,
     )
     synced = write and not result.unsaved
     if synced:

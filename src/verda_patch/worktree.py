@@ -14,7 +14,7 @@ import fcntl
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,8 @@ BACKUP_PREFIX = "refs/verda/backup/"
 META_DIR = git.OWN_MARKER
 MARKER = "worktree"
 APPLY_STATE = "apply.json"
+# sha256 of every file under patches/<project>/ when the tree was last synced with them
+SYNCED_FILES = "synced-files.json"
 
 
 def branch_name(project: str) -> str:
@@ -272,7 +274,43 @@ class WorkTree:
         shutil.rmtree(self.path)
 
     def mark_synced(self) -> None:
+        """The patch files now hold the branch: remember the commit and the files' bytes."""
         git.run(["update-ref", SYNCED_REF, "HEAD"], cwd=self.path)
+        opstate.write_json(self.git_dir() / META_DIR / SYNCED_FILES, self._patch_files())
+
+    def _patch_files(self, only: Iterable[str] | None = None) -> dict[str, str]:
+        """sha256 of the regular files under ``patches/<project>/`` (or of ``only``)."""
+        from verda_patch.store import PATCHES_DIR, sha256_file
+
+        folder = contain.folder(self.config.root, Path(PATCHES_DIR, self.project))
+        if only is not None:
+            paths = [folder / rel for rel in only]
+        elif folder.is_dir():
+            paths = [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()]
+        else:
+            paths = []
+        return {
+            p.relative_to(folder).as_posix(): sha256_file(p)
+            for p in paths
+            if p.is_file() and not p.is_symlink()
+        }
+
+    def changed_since_sync(self, files: Iterable[str]) -> list[str]:
+        """Which of ``files`` (``category/name``) differ from what the last sync saw.
+
+        A file edited, added or deleted since (by hand, or pulled from git) is one
+        ``export`` must not overwrite. A tree synced by an older version has no
+        record: nothing can be said, so nothing is reported.
+        """
+        try:
+            record = opstate.read_json(self.git_dir() / META_DIR / SYNCED_FILES)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            return []
+        wanted = list(dict.fromkeys(files))
+        now = self._patch_files(wanted)
+        return [f for f in wanted if now.get(f) != record.get(f)]
 
     def backup(self) -> str:
         """Save the branch *and* every uncommitted or untracked change as one ref."""

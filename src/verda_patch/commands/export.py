@@ -18,8 +18,15 @@ from verda_patch.cli import PROJECT, App, pass_app
     help="Delete patch files whose commit is gone from the work tree (needs --yes).",
 )
 @click.option("--yes", is_flag=True, help="Confirm --prune-missing.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite patch files that changed since the work tree was last synced.",
+)
 @pass_app
-def export(app: App, project: str, check: bool, prune_missing: bool, yes: bool) -> None:
+def export(
+    app: App, project: str, check: bool, prune_missing: bool, yes: bool, force: bool
+) -> None:
     """Write the work tree's commits back to their patch files.
 
     Each commit of branch verda/PROJECT names its file in a 'Verda-Patch:'
@@ -30,8 +37,13 @@ def export(app: App, project: str, check: bool, prune_missing: bool, yes: bool) 
     a trailer are reported (turn them into patches with 'new'); files whose
     commit was dropped are reported, and deleted with --prune-missing --yes.
 
+    A patch file that changed since the work tree was last synced (edited,
+    or pulled from git after the last apply) is not overwritten: export
+    stops (exit 1) naming it; --force overwrites it.
+
     Exit status: 0 when the patch files hold the whole branch, 1 when
-    something is left unsaved or, with --check, a file would change.
+    something is left unsaved, a changed file was not overwritten or, with
+    --check, a file would change.
     """
     from rich.markup import escape
 
@@ -49,7 +61,12 @@ def export(app: App, project: str, check: bool, prune_missing: bool, yes: bool) 
         raise UserError("--check writes nothing; it cannot be combined with --prune-missing")
     with repo_lock(app.root, notify=app.say), app.progress(f"exporting {project}") as bar:
         result = export_project(
-            app.config, project, write=not check, prune_missing=prune_missing, progress=bar
+            app.config,
+            project,
+            write=not check,
+            prune_missing=prune_missing,
+            progress=bar,
+            force=force,
         )
 
     verb = "would write" if check else "wrote"
