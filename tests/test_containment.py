@@ -477,3 +477,72 @@ def test_export_writes_what_changed_in_the_tree_when_the_file_did_not_change(rep
         b"Raise core quota to 40"
         in (repo.path / "patches/sample/customs/0001-Raise-core-quota.patch").read_bytes()
     )
+
+
+# --- what reaches the terminal; patterns and names matched whole --------------------------------
+
+HIDDEN_LINK = "\x1b]8;;https://evil.example/\x07click\x1b]8;;\x07"
+
+
+def test_control_characters_in_subjects_and_file_names_are_shown_escaped(repo):
+    up = repo.up
+    sha = side_commit(
+        up,
+        up.rev("1.0.0"),
+        f"Fix {HIDDEN_LINK}\x1b[2Kquota\u202e",
+        {"sample/api.py": "x = 1\n"},
+    )
+    repo.add_patch("sample", "customs", "0002-\x1b[2Kerase.patch", up.format_patch(sha))
+    for command in (["list", "sample"], ["apply", "sample"], ["check", "sample"]):
+        result = repo.run(*command)
+        shown = result.stdout + result.stderr
+        assert "\x1b" not in shown and "\u202e" not in shown, command
+        assert "Traceback" not in shown
+    listed = repo.run("list", "sample").stdout
+    assert "\\x1b]8;;https://evil.example/\\x07click" in listed
+    assert "0002-\\x1b[2Kerase.patch" in listed
+
+
+def test_an_error_naming_a_file_shows_its_control_characters_escaped(repo):
+    repo.add_patch("sample", "customs", "0002-\x1b]0;owned\x07.patch", b"not a patch at all\n")
+    result = repo.run("apply", "sample")
+    assert result.exit_code == 2, result.stderr
+    assert "\x1b" not in result.stderr
+    assert "0002-\\x1b]0;owned\\x07.patch" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["{project:>1000000000}-{n}", "{project}-{n:03}", "{project!r}-{n}", "{n}-{n}", "{ref}"],
+)
+def test_a_bad_tag_pattern_is_refused_by_check_and_tag(repo, pattern):
+    (repo.path / "verda-patch.yaml").write_text(f"tag_pattern: '{pattern}'\n")
+    repo.commit_all("settings")
+    for command in (["check"], ["tag", "sample"], ["list"]):
+        result = repo.run(*command)
+        assert result.exit_code == 2, (command, result.stderr)
+        assert "verda-patch.yaml:1" in result.stderr and "tag_pattern" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ('"sample\\n":\n  upstream: UP\n  commit: C\n', "base-commit:1"),
+        ('sample:\n  upstream: UP\n  commit: "C\\n"\n', "base-commit:3"),
+    ],
+)
+def test_a_trailing_newline_never_passes_validation(repo, text, where):
+    up = repo.up
+    (repo.path / "base-commit").write_text(
+        text.replace("UP", str(up.path)).replace("C", up.rev("1.0.0"))
+    )
+    result = repo.run("list")
+    assert result.exit_code == 2, result.stderr
+    assert where in result.stderr
+
+
+def test_a_category_with_a_trailing_newline_is_refused(repo):
+    (repo.path / "verda-patch.yaml").write_text('categories: ["customs\\n"]\n')
+    result = repo.run("list")
+    assert result.exit_code == 2, result.stderr
+    assert "verda-patch.yaml:1" in result.stderr

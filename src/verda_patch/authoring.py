@@ -60,7 +60,7 @@ from verda_patch.worktree import WorkTree
 
 Notify = Callable[[str], None]
 
-CHANGE_ID_RE = re.compile(r"^I[0-9a-f]{40}$")
+CHANGE_ID_RE = re.compile(r"I[0-9a-f]{40}")
 CHERRY_CATEGORY = "cherry-pick"
 FALLBACK_IDENTITY = (git.COMMITTER_NAME, git.COMMITTER_EMAIL)
 # categories whose patches are upstream changes or meant to become one (SPEC "Categories")
@@ -637,7 +637,7 @@ def find_upstream(
     """Resolve ``rev`` (sha, branch, tag or Change-Id) in the project's mirror, fetching once."""
     proj = config.project(project)
     mirror = Mirror.for_project(config, proj, notify=notify).ensure(commits=(proj.commit,))
-    if CHANGE_ID_RE.match(rev):
+    if CHANGE_ID_RE.fullmatch(rev):
         mirror.update()
         return mirror, find_by_change_id(mirror, rev, proj.branch)
     sha = mirror.resolve(rev)

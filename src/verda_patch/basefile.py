@@ -27,7 +27,7 @@ from verda_patch.mirror import Mirror, Notify
 from verda_patch.store import write_atomic
 
 # Values written as plain scalars; anything else is double-quoted (JSON quoting is valid YAML).
-_PLAIN_RE = re.compile(r"^[A-Za-z0-9_./+-][A-Za-z0-9_./+@-]*$")
+_PLAIN_RE = re.compile(r"[A-Za-z0-9_./+-][A-Za-z0-9_./+@-]*")
 _KEY_ORDER = ("upstream", "commit", "ref", "branch")
 
 
@@ -45,7 +45,7 @@ def _scalar_text(value: str, style: str | None) -> str:
     """``value`` as YAML source, in the quoting style the old value had when possible."""
     if style == "'" and "\n" not in value:
         return "'" + value.replace("'", "''") + "'"
-    if style == '"' or not _PLAIN_RE.match(value) or not _plain_is_string(value):
+    if style == '"' or not _PLAIN_RE.fullmatch(value) or not _plain_is_string(value):
         import json
 
         return json.dumps(value, ensure_ascii=False)
@@ -189,7 +189,7 @@ def set_base(root: Path, project: str, *, commit: str, ref: str | None) -> BaseE
     before = cfg.load_projects(path)
     if project not in before:
         raise ConfigError(f"no project '{project}' in base-commit", file=path)
-    if not cfg.COMMIT_RE.match(commit):
+    if not cfg.COMMIT_RE.fullmatch(commit):
         raise ValueError(f"not a full commit id: {commit!r}")
     new_text = edit_text(text, project, {"commit": commit, "ref": ref}, path)
     after = _load_text(new_text, path) if new_text != text else before
@@ -221,7 +221,7 @@ def restore(path: Path, data: bytes) -> None:
 
 # --- resolving and describing bases in the mirror ------------------------------------------
 
-_HEX_RE = re.compile(r"^[0-9a-fA-F]{4,40}$")
+_HEX_RE = re.compile(r"[0-9a-fA-F]{4,40}")
 
 
 @dataclass(frozen=True)
@@ -245,7 +245,7 @@ def check_ref_argument(ref: str) -> None:
             f"REF must not start with '-', got {ref!r}",
             hint="give a tag, branch or commit id of the upstream",
         )
-    if cfg.check_refname(ref) and not _HEX_RE.match(ref):
+    if cfg.check_refname(ref) and not _HEX_RE.fullmatch(ref):
         raise UserError(
             f"{ref!r} is not a tag, branch or commit id",
             hint="give a plain name such as 32.0.0 or stable/2025.2, or a commit id",
@@ -258,7 +258,7 @@ def _kind(mirror: Mirror, ref: str, commit: str) -> str:
         return "branch"
     if git.resolve(mirror.path, f"refs/tags/{ref}"):
         return "tag"
-    return "commit" if _HEX_RE.match(ref) and commit.startswith(ref.lower()) else "ref"
+    return "commit" if _HEX_RE.fullmatch(ref) and commit.startswith(ref.lower()) else "ref"
 
 
 def resolve(
@@ -272,7 +272,7 @@ def resolve(
         # a branch moves: compare with its tip upstream, not the cached one
         mirror.update()
     commit = mirror.resolve(ref)
-    if commit is None and cfg.COMMIT_RE.match(ref.lower()):
+    if commit is None and cfg.COMMIT_RE.fullmatch(ref.lower()):
         with contextlib.suppress(UpstreamError):
             mirror.ensure(commits=(ref.lower(),))  # a commit on no branch or tag
         commit = mirror.resolve(ref.lower())

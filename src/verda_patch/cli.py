@@ -6,6 +6,7 @@ plain ``list`` stay fast; the library below never prints, prompts or exits.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
@@ -21,6 +22,7 @@ import click
 import click.shell_completion
 
 from verda_patch import __version__
+from verda_patch.display import visible
 from verda_patch.errors import UserError, VerdaError
 from verda_patch.upstreams import redact
 
@@ -123,10 +125,10 @@ class App:
     def say(self, message: str) -> None:
         """A progress or status line on stderr (silent with -q or --json)."""
         if not self.quiet:
-            self.err.print(redact(message), highlight=False)
+            self.err.print(visible(redact(message)), highlight=False)
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/] {redact(message)}", highlight=False)
+        self.err.print(f"[yellow]warning:[/] {visible(redact(message))}", highlight=False)
 
     def emit_json(self, document: object) -> None:
         # credentials in upstream URLs never reach the output (issue 18)
@@ -156,10 +158,24 @@ class App:
 
 
 def _console(stream: IO[str]) -> Console:
+    # Recreated per call: click's CliRunner swaps sys.stdout between invocations.
+    return _safe_console()(file=stream, soft_wrap=False, width=None if stream.isatty() else 200)
+
+
+@functools.cache
+def _safe_console() -> type[Console]:
+    """A rich Console that shows control characters in every string it prints escaped.
+
+    Every line, table cell and progress text passes through ``render_str``, so a
+    subject or file name from a patch cannot steer the terminal (issue 18).
+    """
     from rich.console import Console
 
-    # Recreated per call: click's CliRunner swaps sys.stdout between invocations.
-    return Console(file=stream, soft_wrap=False, width=None if stream.isatty() else 200)
+    class SafeConsole(Console):
+        def render_str(self, text: str, **kwargs: Any) -> Any:
+            return super().render_str(visible(text), **kwargs)
+
+    return SafeConsole
 
 
 pass_app = click.make_pass_decorator(App)
@@ -251,7 +267,8 @@ class LazyGroup(click.Group):
             where = f": {exc.filename}" if exc.filename else ""
             click.echo(
                 click.style("error:", fg="red", bold=True)
-                + f" {exc.strerror or exc}{where} (nothing was half-written; fix it and re-run)",
+                + visible(f" {exc.strerror or exc}{where}")
+                + " (nothing was half-written; fix it and re-run)",
                 err=True,
             )
             ctx.exit(1)
@@ -261,7 +278,7 @@ class LazyGroup(click.Group):
 
                 traceback.print_exc()
             click.echo(
-                f"verda-patch: internal error: {type(exc).__name__}: {exc}\n"
+                f"verda-patch: internal error: {type(exc).__name__}: {visible(str(exc))}\n"
                 "This is a bug in verda-patch. Re-run with -v for the traceback and report it.",
                 err=True,
             )
@@ -279,8 +296,8 @@ def _relative(path: str) -> str:
 def _report(exc: VerdaError, verbose: bool) -> None:
     if exc.file is not None:
         exc.file = _relative(str(exc.file))
-    text = redact(str(exc))
-    git_message = redact(getattr(exc, "git_message", "") or getattr(exc, "stderr", ""))
+    text = visible(redact(str(exc)))
+    git_message = visible(redact(getattr(exc, "git_message", "") or getattr(exc, "stderr", "")))
     if verbose:
         import traceback
 

@@ -22,9 +22,9 @@ SETTINGS_FILE = "verda-patch.yaml"
 DEFAULT_CATEGORIES = ("cherry-pick", "general", "customs")
 MAX_CONFIG_BYTES = 1 << 20
 
-PROJECT_RE = re.compile(r"^[A-Za-z0-9._-]+$")
-COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
-CATEGORY_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+PROJECT_RE = re.compile(r"[A-Za-z0-9._-]+")  # always fullmatch: "$" lets "x\n" in
+COMMIT_RE = re.compile(r"[0-9a-f]{40}")
+CATEGORY_RE = re.compile(r"[A-Za-z0-9._-]+")
 # A transport prefix such as ext:: or fd:: lets a URL run commands; refuse all of them.
 _TRANSPORT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
 _URL_SCHEMES = ("http://", "https://", "ssh://", "git://", "file://", "git+ssh://", "ssh+git://")
@@ -114,6 +114,41 @@ def check_refname(value: str) -> str | None:
         return f"must be a ref name not starting with '-', got {value!r}"
     if re.search(r"[\s~^:?*\[\\\x00-\x1f\x7f]|\.\.|@\{|//|\.lock$|^/|/$", value):
         return f"is not a valid git ref name: {value!r}"
+    return None
+
+
+TAG_FIELDS = ("project", "ref", "commit", "n")
+MAX_TAG_PATTERN = 200
+
+
+def check_tag_pattern(pattern: str) -> str | None:
+    """Why ``tag_pattern`` cannot be used, or None.
+
+    Only the plain fields, ``{n}`` exactly once, no format spec or conversion:
+    a width such as ``{project:>1000000000}`` would exhaust memory and
+    ``{n:03}`` would not be found again among existing tags (issue 18).
+    """
+    import string
+
+    if len(pattern) > MAX_TAG_PATTERN:
+        return f"tag_pattern is longer than {MAX_TAG_PATTERN} characters"
+    try:
+        parsed = list(string.Formatter().parse(pattern))
+    except ValueError as exc:
+        return f"tag_pattern {pattern!r} does not parse: {exc}"
+    names = []
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name not in TAG_FIELDS:
+            return f"tag_pattern uses unknown field {{{name}}} (fields: {{project}}, " + (
+                "{ref}, {commit}, {n})"
+            )
+        if spec or conversion:
+            return f"tag_pattern field {{{name}}} may not carry a format spec or conversion"
+        names.append(name)
+    if names.count("n") != 1:
+        return "tag_pattern must contain {n} (the release number) exactly once"
     return None
 
 
@@ -212,7 +247,7 @@ def _mapping(node: yaml.Node, what: str, path: Path) -> list[tuple[yaml.Node, ya
 
 def _load_project(key: yaml.Node, value: yaml.Node, path: Path) -> Project:
     name = _scalar(key, "a project name", path)
-    if not PROJECT_RE.match(name) or set(name) == {"."}:
+    if not PROJECT_RE.fullmatch(name) or set(name) == {"."}:
         raise ConfigError(
             f"project name {name!r} may only use letters, digits, '.', '_' and '-'",
             file=path,
@@ -243,7 +278,7 @@ def _load_project(key: yaml.Node, value: yaml.Node, path: Path) -> Project:
     if problem:
         raise ConfigError(f"{name}.{problem}", file=path, line=lines["upstream"])
     commit = fields["commit"]
-    if not COMMIT_RE.match(commit):
+    if not COMMIT_RE.fullmatch(commit):
         raise ConfigError(
             f"{name}.commit must be a full 40-hex object name, got {commit!r}",
             file=path,
@@ -297,7 +332,7 @@ def load_settings(path: Path) -> Settings:
                 )
             cats = [_scalar(item, "a category", path) for item in value.value]
             for item, cat in zip(value.value, cats, strict=True):
-                if not CATEGORY_RE.match(cat) or set(cat) == {"."}:
+                if not CATEGORY_RE.fullmatch(cat) or set(cat) == {"."}:
                     raise ConfigError(
                         f"category {cat!r} may only use letters, digits, '.', '_' and '-'",
                         file=path,
@@ -318,6 +353,13 @@ def load_settings(path: Path) -> Settings:
                     "work_dir must be a relative path inside the patch repo",
                     file=path,
                     line=_line(value),
+                )
+            if name == "tag_pattern" and (problem := check_tag_pattern(text)):
+                raise ConfigError(
+                    problem,
+                    file=path,
+                    line=_line(value),
+                    hint="e.g. '{project}-{ref}-verda.{n}'",
                 )
             values[name] = text
     return Settings(**values)  # type: ignore[arg-type]

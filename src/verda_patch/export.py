@@ -73,7 +73,7 @@ FORMAT_ARGS = (
 _FROM_LINE_RE = re.compile(rb"^From ([0-9a-f]{40}) Mon Sep 17 00:00:00 2001\n", re.MULTILINE)
 _TRAILER_PREFIX = (TRAILER_KEY + ": ").encode()
 _HUNK_RE = re.compile(rb"^(@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@).*$")
-_FILE_NAME_RE = re.compile(r"^[^/\\\s][^/\\]*$")
+_FILE_NAME_RE = re.compile(r"[^/\\\s][^/\\]*")
 
 
 # --- results -------------------------------------------------------------------------
@@ -544,7 +544,7 @@ def _custom_drift(repo: Path, item: ChainCommit, custom: dict[str, Path]) -> tup
 
 def _check_file_name(file: str, categories: Sequence[str]) -> bool:
     category, _, name = file.partition("/")
-    return category in categories and bool(_FILE_NAME_RE.match(name)) and is_patch_name(name)
+    return category in categories and bool(_FILE_NAME_RE.fullmatch(name)) and is_patch_name(name)
 
 
 def _reorder_series(text: str, desired: Sequence[str]) -> str:

@@ -49,7 +49,7 @@ MATCH_KINDS = (SAME_COMMIT, CHERRY_PICKED_FROM, CHANGE_ID, PATCH_ID, REVERSE_APP
 CUSTOMS = "customs"
 
 _REVERTS_RE = re.compile(r"^This reverts commit ([0-9a-f]{7,40})\b", re.MULTILINE)
-_HEX40_RE = re.compile(r"^[0-9a-f]{40}$")
+_HEX40_RE = re.compile(r"[0-9a-f]{40}")
 _SHA_LINE_RE = re.compile(rb"^([0-9a-f]{40})\n", re.MULTILINE)
 _FILE_SPLIT_RE = re.compile(rb"(?m)^(?=diff --git )")
 
@@ -234,7 +234,7 @@ def detect(
     target: str | None = proj.commit if against is None else None
     # A branch may have moved since the last fetch. A mirror cloned just now, a
     # commit id it holds, or a release tag it has (tags do not move) needs none.
-    if target is None and _HEX40_RE.match(ref) and mirror.has(ref):
+    if target is None and _HEX40_RE.fullmatch(ref) and mirror.has(ref):
         target = ref
     elif target is None and check_refname(ref) is None:
         target = git.resolve(mirror.path, f"refs/tags/{ref}")
@@ -713,7 +713,7 @@ def _same_id(a: str, b: str) -> bool:
 def _query(origin: Origin) -> presence.Query:
     """Provenance to look for: the origin's commits (an unknown or abbreviated one only
     through what cites it) and Change-Ids."""
-    full = tuple(c for c in origin.commits if _HEX40_RE.match(c))
+    full = tuple(c for c in origin.commits if _HEX40_RE.fullmatch(c))
     aliases = tuple(c for c in origin.commits if c not in full)
     return presence.Query(full, origin.change_ids, aliases)
 

@@ -10,17 +10,14 @@ files, its custom-source files, ``verda-patch.yaml`` — as ``sha256sum`` lines
 from __future__ import annotations
 
 import re
-import string
 from dataclasses import dataclass
 from pathlib import Path
 
 from verda_patch import git
-from verda_patch.config import SETTINGS_FILE, RepoConfig
+from verda_patch.config import SETTINGS_FILE, RepoConfig, check_tag_pattern
 from verda_patch.errors import ConfigError, OperationFailed, UserError
 from verda_patch.mirror import Mirror, Notify
 from verda_patch.store import SERIES, Store, sha256_file
-
-_FIELDS = {"project", "ref", "n", "commit"}
 
 
 @dataclass(frozen=True)
@@ -104,34 +101,10 @@ def refuse_if_dirty(root: Path) -> None:
         )
 
 
-def _pattern_fields(pattern: str) -> set[str]:
-    fields = set()
-    for _, name, _, _ in string.Formatter().parse(pattern):
-        if name is not None:
-            fields.add(name)
-    return fields
-
-
 def check_pattern(pattern: str, settings_file: Path) -> None:
-    try:
-        fields = _pattern_fields(pattern)
-    except ValueError as exc:
-        raise ConfigError(
-            f"tag_pattern {pattern!r} does not parse: {exc}", file=settings_file
-        ) from None
-    unknown = fields - _FIELDS
-    if unknown:
-        raise ConfigError(
-            f"tag_pattern uses unknown field {{{sorted(unknown)[0]}}}",
-            file=settings_file,
-            hint="fields: {project}, {ref}, {commit}, {n}",
-        )
-    if "n" not in fields:
-        raise ConfigError(
-            "tag_pattern must contain {n} (the release number)",
-            file=settings_file,
-            hint="e.g. '{project}-{ref}-verda.{n}'",
-        )
+    """``config.check_tag_pattern`` as an error (a pattern not read from the file)."""
+    if problem := check_tag_pattern(pattern):
+        raise ConfigError(problem, file=settings_file, hint="e.g. '{project}-{ref}-verda.{n}'")
 
 
 def _next_name(root: Path, pattern: str, values: dict[str, str]) -> str:
