@@ -131,6 +131,10 @@ def test_quilt_series_errors_name_the_line(tmp_path):
     with pytest.raises(PatchError, match=r"series names .missing\.patch.") as info:
         read_quilt(quilt)
     assert info.value.line == 2
+    (quilt / "link.patch").symlink_to(quilt / "a.patch")
+    (quilt / "series").write_text("link.patch\n")
+    with pytest.raises(PatchError, match="is a symlink"):
+        read_quilt(quilt)
     (quilt / "series").write_text("a.patch -R\n")
     with pytest.raises(PatchError, match="option '-R' is not supported"):
         read_quilt(quilt)

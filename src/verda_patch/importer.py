@@ -184,6 +184,14 @@ def read_quilt(folder: Path) -> list[Incoming]:
         path = folder / entry
         if ".." in Path(entry).parts or entry.startswith("/"):
             raise PatchError(f"series entry {entry!r} leaves {folder}", file=series, line=lineno)
+        if path.is_symlink():
+            # a source package is someone else's input: read only its own files
+            raise PatchError(
+                f"series entry '{entry}' is a symlink",
+                file=series,
+                line=lineno,
+                hint="copy the file it points at into the folder",
+            )
         if not path.is_file():
             raise PatchError(
                 f"series names '{entry}' but {path} does not exist",

@@ -40,17 +40,23 @@ def test_dry_run_then_yes_then_refuses_a_second_import(make_upstream, make_patch
     assert len(list((repo.path / "patches").rglob("*.patch"))) == 3
 
 
-def test_category_order_that_breaks_the_queue_is_exit_1(make_upstream, make_patch_repo, tmp_path):
-    _up, repo = _repo(make_upstream, make_patch_repo)
+def _reordering_queue(tmp_path, origin: str):
+    """A local change, then a backport on top of it: category order breaks it."""
     quilt = tmp_path / "patches"
     quilt.mkdir()
     mid = "LIMITS = {'cores': 22, 'ram': 51200}"
     (quilt / "local.patch").write_text(_diff(QUOTA, OLD, mid))
     (quilt / "backport.patch").write_text(
-        "Description: Upstream quota\nOrigin: backport\n\n"
+        f"Description: Upstream quota\nOrigin: {origin}\n\n"
         + _diff(QUOTA, mid, "LIMITS = {'cores': 30, 'ram': 51200}")
     )
     (quilt / "series").write_text("local.patch\nbackport.patch\n")
+    return quilt
+
+
+def test_category_order_that_breaks_the_queue_is_exit_1(make_upstream, make_patch_repo, tmp_path):
+    _up, repo = _repo(make_upstream, make_patch_repo)
+    quilt = _reordering_queue(tmp_path, "backport")
     result = repo.run("import", PROJECT, "--quilt", str(quilt), "--yes")
     assert result.exit_code == 1
     assert "in category order, cherry-pick/backport.patch does not apply" in result.stderr
@@ -67,15 +73,7 @@ def test_category_order_that_breaks_the_queue_is_exit_1(make_upstream, make_patc
 
 def test_force_writes_a_series_that_needs_reordering(make_upstream, make_patch_repo, tmp_path):
     _up, repo = _repo(make_upstream, make_patch_repo)
-    quilt = tmp_path / "patches"
-    quilt.mkdir()
-    mid = "LIMITS = {'cores': 22, 'ram': 51200}"
-    (quilt / "local.patch").write_text(_diff(QUOTA, OLD, mid))
-    (quilt / "backport.patch").write_text(
-        "Description: Upstream quota\nOrigin: upstream\n\n"
-        + _diff(QUOTA, mid, "LIMITS = {'cores': 30, 'ram': 51200}")
-    )
-    (quilt / "series").write_text("local.patch\nbackport.patch\n")
+    quilt = _reordering_queue(tmp_path, "upstream")
     result = repo.run("import", PROJECT, "--quilt", str(quilt), "--yes", "--force")
     assert result.exit_code == 0, result.output
     assert "written anyway (--force)" in result.stderr
