@@ -153,3 +153,31 @@ def test_renamed_categories_need_c(make_upstream, make_patch_repo, tmp_path):
     result = repo.run(*args, "-c", "local", "--yes")
     assert result.exit_code == 0, result.output
     assert repo.run("apply", PROJECT).exit_code == 0
+
+
+def test_adds_after_present_patches_and_creates_their_series(
+    make_upstream, make_patch_repo, tmp_path
+):
+    up, repo = _repo(make_upstream, make_patch_repo)
+    fork_of(up, tmp_path / "fork", up.rev("1.0.0"))
+    present = "--- /dev/null\n+++ b/sample/site.py\n@@ -0,0 +1 @@\n+SITE = 'x'\n"
+    repo.add_patch(PROJECT, "customs", "0007-site.patch", present)
+    result = repo.run("import", PROJECT, "--branch", "corp", "--from", str(tmp_path / "fork"))
+    assert result.exit_code == 0, result.output
+    assert "customs/0008-Add-corporate-branding.patch" in result.stdout
+    result = repo.run(
+        "import", PROJECT, "--branch", "corp", "--from", str(tmp_path / "fork"), "--yes"
+    )
+    assert result.exit_code == 0, result.output
+    assert (repo.path / "patches" / PROJECT / "customs" / "series").read_text() == (
+        "0007-site.patch\n0008-Add-corporate-branding.patch\n"
+    )
+    assert repo.run("apply", PROJECT).exit_code == 0
+
+
+def test_project_and_category_complete(make_upstream, make_patch_repo):
+    from tests.test_cli_completion import _complete
+
+    _up, repo = _repo(make_upstream, make_patch_repo)
+    assert "plain,sample" in _complete(repo.path, "import sa")
+    assert "plain,general" in _complete(repo.path, "import sample --mbox x -c gen")
