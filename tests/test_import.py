@@ -251,6 +251,17 @@ def test_branch_in_the_upstream_itself_does_not_count_as_upstream(
     assert not result.written and not list((repo.path).glob("patches/*/*/*"))
 
 
+def test_branch_the_project_follows_is_upstream(make_upstream, make_patch_repo, tmp_path):
+    up, repo = _repo(make_upstream, make_patch_repo)
+    fork_of(up, tmp_path / "fork", up.rev("1.0.0"))
+    git(tmp_path / "fork", "push", "-q", str(up.path), "corp")
+    repo.set_base(PROJECT, up, up.rev("1.0.0"), ref="1.0.0", branch="corp")
+    result = import_queue(config.load(repo.path), PROJECT, Source("branch", "corp"))
+    assert [(p.category, p.reason) for p in result.patches] == [
+        ("cherry-pick", "upstream commit (on corp)")
+    ] * 3
+
+
 def test_mbox_like_git_am(make_upstream, make_patch_repo, tmp_path):
     up, repo = _repo(make_upstream, make_patch_repo)
     fork_of(up, tmp_path / "fork", up.rev("1.0.0"))

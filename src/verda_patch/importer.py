@@ -28,11 +28,11 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from verda_patch import git
+from verda_patch import git, history_index, presence
 from verda_patch.apply import Hooks, custom_files, scratch_tree
 from verda_patch.config import RepoConfig
 from verda_patch.dep3 import is_marker
@@ -383,54 +383,58 @@ def dep3_fields(patch: Patch) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class OnUpstream:
-    """What the upstream mirror holds of the commits and Change-Ids a queue names."""
+    """What the upstream holds of the commits and Change-Ids a queue names."""
 
-    commits: dict[str, str]  # cited id (maybe abbreviated) → full upstream commit
+    commits: dict[str, str]  # named id (maybe abbreviated) → the upstream commit carrying it
     change_ids: dict[str, str]  # Change-Id → an upstream commit carrying it
+    branch: dict[str, str] = field(default_factory=dict)  # named id → the branch holding it
 
 
 def upstream_lookup(
-    mirror: Path, commits: Iterable[str], change_ids: Iterable[str], exclude: frozenset[str]
+    mirror: Mirror,
+    branches: Sequence[str],
+    commits: Iterable[str],
+    change_ids: Iterable[str],
+    notify: Notify | None = None,
 ) -> OnUpstream:
-    """Which ``commits`` and ``change_ids`` the upstream has (``exclude``: the fork's own).
+    """Which ``commits`` and ``change_ids`` the history of upstream's ``branches`` holds.
 
-    One ``cat-file --batch-check`` for the commits and one ``git log`` over every
-    branch and tag for the Change-Ids.
+    Asked through the mirror's history index (SPEC "Merged upstream"): a commit
+    counts when a branch reaches it or a commit citing it, a Change-Id when a
+    reached commit carries it in its trailers; a reverted change does not count.
     """
+    targets = tuple(b for b in dict.fromkeys(branches) if mirror.resolve(b))
     wanted = sorted(set(commits))
-    found: dict[str, str] = {}
+    full: dict[str, str] = {}
     if wanted:
         res = git.run(
             ["cat-file", "--batch-check=%(objectname) %(objecttype)"],
-            cwd=mirror,
+            cwd=mirror.path,
             input="".join(f"{c}^{{commit}}\n" for c in wanted).encode(),
         )
-        for cited, line in zip(wanted, res.text.splitlines(), strict=False):
+        for named, line in zip(wanted, res.text.splitlines(), strict=False):
             words = line.split()
-            if len(words) == 2 and words[1] == "commit" and words[0] not in exclude:
-                found[cited] = words[0]
-    ids = sorted(set(change_ids))
+            if len(words) == 2 and words[1] == "commit":
+                full[named] = words[0]
+    queries = [presence.Query((sha,), (), (named,)) for named, sha in full.items()]
+    queries += [presence.Query((), (cid,)) for cid in sorted(set(change_ids))]
+    found: dict[str, str] = {}
+    where: dict[str, str] = {}
     by_id: dict[str, str] = {}
-    if ids:
-        res = git.run(
-            [
-                "log",
-                "--branches",
-                "--tags",
-                "--format=%H%x1f%B%x1e",
-                *(f"--grep=^Change-Id: {cid}" for cid in ids),
-            ],
-            cwd=mirror,
-        )
-        wanted_ids = set(ids)
-        for record in res.stdout.decode("utf-8", "surrogateescape").split("\x1e"):
-            sha, _, body = record.strip("\n").partition("\x1f")
-            if not sha or sha in exclude:
-                continue
-            for m in re.finditer(r"^Change-Id:[ \t]*(I[0-9a-f]{40})[ \t]*$", body, re.M):
-                if m.group(1) in wanted_ids:
-                    by_id.setdefault(m.group(1), sha)
-    return OnUpstream(found, by_id)
+    if queries and targets:
+        with history_index.for_mirror(mirror, notify) as index:
+            for target in targets:
+                answers = presence.Lookup(mirror.path, index, f"refs/heads/{target}").find(queries)
+                for query, answer in zip(queries, answers, strict=True):
+                    if not answer.present:
+                        continue
+                    if query.commits:
+                        if query.aliases[0] not in found:
+                            found[query.aliases[0]] = answer.upstream[0]
+                            where[query.aliases[0]] = target
+                    else:
+                        by_id.setdefault(query.change_ids[0], answer.upstream[0])
+    return OnUpstream(found, by_id, where)
 
 
 # --- categories -----------------------------------------------------------------------
@@ -441,9 +445,18 @@ def _hexes(value: str) -> list[str]:
 
 
 def classify(
-    patch: Patch, fields: dict[str, str], upstream: OnUpstream, repo_name: str
+    patch: Patch,
+    fields: dict[str, str],
+    upstream: OnUpstream,
+    repo_name: str,
+    commit: str | None = None,
 ) -> tuple[str, str]:
-    """(role, reason): cherry-pick, general or customs, with the evidence."""
+    """(role, reason): cherry-pick, general or customs, with the evidence.
+
+    ``commit``: the fork commit the patch was made from (branch imports).
+    """
+    if commit and commit in upstream.commits:
+        return CHERRY_PICK, f"upstream commit (on {upstream.branch.get(commit, 'upstream')})"
     for cited in patch.cherry_picked_from:
         if cited in upstream.commits:
             return (
@@ -516,7 +529,6 @@ class Source:
 @dataclass(frozen=True)
 class _Gathered:
     items: list[Incoming]
-    exclude: frozenset[str] = frozenset()  # the fork's own commits: not "upstream"
     skipped: tuple[Skipped, ...] = ()
     tree: str | None = None  # the tree the queue must build (the fork tip's)
 
@@ -552,8 +564,7 @@ def _gather(config: RepoConfig, project: str, source: Source, mirror: Mirror) ->
         if mirror.resolve(source.value) is None:
             mirror.update()
     fork = read_fork(repo, source.value, proj.commit, where)
-    listed = git.out(["rev-list", f"{proj.commit}..{fork.tip}"], cwd=repo).split()
-    return _Gathered(fork_patches(fork, proj.commit), frozenset(listed), fork.skipped, fork.tree)
+    return _Gathered(fork_patches(fork, proj.commit), fork.skipped, fork.tree)
 
 
 def _parse(
@@ -586,18 +597,22 @@ def _parse(
 
 
 def _lookup(
-    mirror: Mirror, parsed: Sequence[tuple[Incoming, Patch]], exclude: frozenset[str]
+    mirror: Mirror,
+    branches: Sequence[str],
+    parsed: Sequence[tuple[Incoming, Patch]],
+    notify: Notify | None,
 ) -> tuple[OnUpstream, list[dict[str, str]]]:
     fields = [dep3_fields(patch) for _item, patch in parsed]
-    cited: list[str] = []
+    named: list[str] = []
     ids: list[str] = []
-    for (_item, patch), dep3 in zip(parsed, fields, strict=True):
-        cited += patch.cherry_picked_from
-        cited += _hexes(dep3.get("origin", "") + " " + dep3.get("applied-upstream", ""))
+    for (item, patch), dep3 in zip(parsed, fields, strict=True):
+        named += [item.commit] if item.commit else []
+        named += patch.cherry_picked_from
+        named += _hexes(dep3.get("origin", "") + " " + dep3.get("applied-upstream", ""))
         ids += patch.change_ids
         if re.fullmatch(r"I[0-9a-f]{40}", dep3.get("change-id", "")):
             ids.append(dep3["change-id"])
-    return upstream_lookup(mirror.path, cited, ids, exclude), fields
+    return upstream_lookup(mirror, branches, named, ids, notify), fields
 
 
 def _category_for(role: str, store: Store) -> str:
@@ -637,13 +652,16 @@ def import_queue(
             hint="check the series, the branch or the mailbox",
         )
     mirror.update()
-    upstream, fields = _lookup(mirror, parsed, gathered.exclude)
+    # "upstream" is what the branch the project follows, or upstream's default branch, holds
+    default = git.run(["symbolic-ref", "--short", "HEAD"], cwd=mirror.path, ok=(0, 1, 128))
+    branches = [proj.branch, *([default.text.strip()] if default.returncode == 0 else [])]
+    upstream, fields = _lookup(mirror, branches, parsed, hooks.notify)
     repo_name = _repo_name(mirror.location)
 
     numbers: dict[str, int] = {}
     planned: list[_Planned] = []
     for (item, patch), dep3 in zip(parsed, fields, strict=True):
-        role, reason = classify(patch, dep3, upstream, repo_name)
+        role, reason = classify(patch, dep3, upstream, repo_name, item.commit)
         if category is not None:
             cat, reason = category, f"-c {category} (else {role}: {reason})"
         else:
