@@ -72,6 +72,30 @@ def git(cwd: Path, *args: str, input: bytes | None = None) -> str:
     return proc.stdout.decode("utf-8", "replace").strip()
 
 
+def prune_json(repo: Path, project: str, env: dict[str, str], *args: str) -> dict:
+    """``verda-patch --repo REPO --json prune PROJECT ARGS...`` → its JSON document."""
+    res = subprocess.run(
+        [*verda_argv(), "--repo", str(repo), "--json", "prune", project, *args],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
+    return json.loads(res.stdout)
+
+
+def cherry_found(scratch: Path, ref: str) -> list[str]:
+    """The series commits ``git cherry REF HEAD`` marks as upstream (``-``)."""
+    res = subprocess.run(
+        ["git", "cherry", ref, "HEAD"],
+        cwd=scratch,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=git_env(),
+    )
+    return [line.split()[1] for line in res.stdout.splitlines() if line.startswith("-")]
+
+
 def change_id(rng: random.Random) -> str:
     return "I" + "".join(rng.choice("0123456789abcdef") for _ in range(40))
 
@@ -396,14 +420,8 @@ def nova(clone: Path, root: Path, repeat: int, targets: list[str]) -> None:
         [sys.executable, cut, str(clone), str(root), "--only", "backports"], env=env, check=True
     )
     repo = root / "backports"
-    verda = verda_argv()
     # the first prune clones the mirror and builds its index; then time a build alone
-    subprocess.run(
-        [*verda, "--repo", str(repo), "--json", "prune", "nova"],
-        env=env,
-        capture_output=True,
-        check=True,
-    )
+    prune_json(repo, "nova", env)
     (mirror,) = (root / "cache").glob("*.git")
     fresh = root / "index-build.sqlite"
     started = time.perf_counter()
@@ -426,24 +444,11 @@ def nova(clone: Path, root: Path, repeat: int, targets: list[str]) -> None:
     for target in targets:
 
         def prune(ref: str = target) -> int:
-            res = subprocess.run(
-                [*verda, "--repo", str(repo), "--json", "prune", "nova", "--against", ref],
-                env=env,
-                capture_output=True,
-                check=True,
-            )
-            return sum(1 for p in json.loads(res.stdout)["patches"] if p["status"] == "merged")
+            doc = prune_json(repo, "nova", env, "--against", ref)
+            return sum(1 for p in doc["patches"] if p["status"] == "merged")
 
         def cherry(ref: str = target) -> int:
-            res = subprocess.run(
-                ["git", "cherry", ref, "HEAD"],
-                cwd=scratch,
-                capture_output=True,
-                text=True,
-                check=True,
-                env=git_env(),
-            )
-            return sum(1 for line in res.stdout.splitlines() if line.startswith("-"))
+            return len(cherry_found(scratch, ref))
 
         prune()  # warm: the patch-ids and changed lines this target needs are indexed
         t_prune = t_cherry = float("inf")
@@ -496,13 +501,7 @@ def main() -> None:
     env = dict(os.environ, VERDA_PATCH_CACHE=str(root / "cache"))
     series_commits = git(scratch, "rev-list", "--reverse", f"{world.base}..HEAD").split()
     index_of = {sha: i for i, sha in enumerate(series_commits)}
-    verda = verda_argv()
-    subprocess.run(
-        [*verda, "--repo", str(repo), "--json", "prune", "svc"],
-        env=env,
-        capture_output=True,
-        check=True,
-    )  # fill the cache once
+    prune_json(repo, "svc", env)  # fill the cache once
 
     for target in ("stable/1", "1.0.1", "master"):
         sha = git(world.upstream, "rev-parse", f"{target}^{{commit}}")
@@ -510,29 +509,11 @@ def main() -> None:
         real = {i for i, merged in world.truth[target].items() if merged}
 
         def prune(ref: str = target) -> set[int]:
-            res = subprocess.run(
-                [*verda, "--repo", str(repo), "--json", "prune", "svc", "--against", ref],
-                env=env,
-                capture_output=True,
-                check=True,
-            )
-            doc = json.loads(res.stdout)
+            doc = prune_json(repo, "svc", env, "--against", ref)
             return {names.index(p["file"]) for p in doc["patches"] if p["status"] == "merged"}
 
         def cherry(ref: str = sha) -> set[int]:
-            res = subprocess.run(
-                ["git", "cherry", ref, "HEAD"],
-                cwd=scratch,
-                capture_output=True,
-                text=True,
-                check=True,
-                env=git_env(),
-            )
-            return {
-                index_of[line.split()[1]]
-                for line in res.stdout.splitlines()
-                if line.startswith("-")
-            }
+            return {index_of[commit] for commit in cherry_found(scratch, ref)}
 
         t_prune = t_prune_id = t_cherry = float("inf")
         said = said_id = found = set()

@@ -185,5 +185,9 @@ def test_index_updates_incrementally_and_never_outlives_the_refs(tmp_path: Path)
         found = presence.upstream_has(mirror, index, "master", change_id=change_id("f7"))
         assert (found.match, found.upstream) == ("change-id", (fix,))
         assert not presence.upstream_has(mirror, index, "1.0.0", commit=fix).present
+    from verda_patch.mirror import Mirror
+
+    cached = Mirror(str(up.path), mirror)
+    assert presence.mirror_has(cached, "master", commit=fix).match == "same-commit"
     db.write_bytes(b"not a database")  # damaged: rebuilt, not trusted
     assert history_index.update(mirror, db) == 2

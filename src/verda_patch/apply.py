@@ -568,7 +568,7 @@ def apply_project(
     hooks = hooks or Hooks()
     tree, mirror, commit, series = prepare(config, project, hooks, base=base, patches=patches)
     if base is None:  # the pinned base: say which patches repeat what it already holds
-        for held in presence.held_by_base(config, project, series, hooks.notify):
+        for held in presence.held_by_base(config, project, series, hooks.notify, build=False):
             hooks.say(f"warning: {held.warning(project)}")
     backup_ref = None
     previous = None

@@ -17,11 +17,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from verda_patch import git
 from verda_patch.config import RepoConfig
 from verda_patch.history_index import HistoryIndex
 from verda_patch.patchfile import Patch
+
+if TYPE_CHECKING:
+    from verda_patch.mirror import Mirror
 
 SAME_COMMIT = "same-commit"
 CHERRY_PICKED_FROM = "cherry-picked-from"
@@ -155,6 +159,16 @@ def upstream_has(
     return Lookup(repo, index, target).find([query])[0]
 
 
+def mirror_has(
+    mirror: Mirror, target: str, *, change_id: str | None = None, commit: str | None = None
+) -> Found:
+    """:func:`upstream_has` on a mirror, its index opened (and brought current) for the call."""
+    from verda_patch import history_index
+
+    with history_index.for_mirror(mirror) as index:
+        return upstream_has(mirror.path, index, target, change_id=change_id, commit=commit)
+
+
 @dataclass(frozen=True)
 class Held:
     """A patch whose change the pinned base already holds."""
@@ -176,12 +190,15 @@ def held_by_base(
     project: str,
     patches: Sequence[Patch],
     notify: Callable[[str], None] | None = None,
+    *,
+    build: bool = True,
 ) -> list[Held]:
     """The patches whose upstream change (cited commit or Change-Id) the base holds.
 
     Provenance only, over the base's whole history, reverts honoured — what
     ``prune`` without ``--against`` finds first; one index lookup and one
-    ``rev-list``, cheap enough for every ``apply`` and ``check``.
+    ``rev-list``. ``build=False`` (``apply``): only when the mirror's index
+    exists already, so a first apply does not pay for reading all history.
     """
     from verda_patch import history_index
     from verda_patch.mirror import Mirror
@@ -191,7 +208,7 @@ def held_by_base(
     if not wanted:
         return []
     mirror = Mirror.for_project(config, proj, notify=notify)
-    if not mirror.has(proj.commit):
+    if not mirror.has(proj.commit) or not (build or (mirror.path / history_index.FILE).is_file()):
         return []
     queries = [
         Query(
