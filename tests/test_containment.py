@@ -546,3 +546,14 @@ def test_a_category_with_a_trailing_newline_is_refused(repo):
     result = repo.run("list")
     assert result.exit_code == 2, result.stderr
     assert "verda-patch.yaml:1" in result.stderr
+
+
+def test_continue_names_an_apply_state_an_older_version_left(repo):
+    assert repo.run("apply", "sample").exit_code == 0
+    old = repo.path / ".verda" / "state" / "sample.json"
+    old.parent.mkdir(parents=True)
+    old.write_text("{}")
+    for action in ("--continue", "--abort"):
+        result = repo.run("apply", action, "sample")
+        _refused(result, ".verda/state/sample.json")
+        assert "older verda-patch" in result.stderr

@@ -23,7 +23,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from verda_patch import contain, git, presence
+from verda_patch import contain, git, opstate, presence
 from verda_patch.config import RepoConfig
 from verda_patch.errors import (
     DirtyWorkTree,
@@ -618,6 +618,17 @@ def apply_project(
 def _state_or_fail(tree: WorkTree, action: str) -> dict[str, object]:
     state = tree.read_state() if tree.exists() else None
     if not state:
+        old = tree.config.root / opstate.LEGACY_DIR / f"{tree.project}.json"
+        if old.is_file() and not old.is_symlink():
+            raise UserError(
+                f"{opstate.LEGACY_DIR}/{tree.project}.json was written by an older "
+                "verda-patch; state under .verda/ is no longer read, because a commit can "
+                "plant it",
+                file=old,
+                hint=f"finish in the work tree with 'git am --continue' or 'git am --abort', "
+                f"or rebuild it with 'verda-patch apply --force {tree.project}' (a backup ref "
+                "is saved first)",
+            )
         raise UserError(
             f"no apply of {tree.project} is in progress; nothing to {action}",
             hint=f"run 'verda-patch apply {tree.project}'",

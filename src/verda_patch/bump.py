@@ -672,7 +672,11 @@ def _complete(tree: WorkTree, base: str, patches: list[Any]) -> bool:
         return False
     if not git.is_commit(tree.path, base):
         return False
-    if git.run(["merge-base", "--is-ancestor", base, "HEAD"], cwd=tree.path, ok=(0, 1)).returncode:
+    if git.run(
+        ["merge-base", "--is-ancestor", "--end-of-options", base, "HEAD"],
+        cwd=tree.path,
+        ok=(0, 1),
+    ).returncode:
         return False
     try:
         verify_chain(tree, base, patches)
@@ -806,7 +810,7 @@ def _reproduce(config: RepoConfig, project: str, hooks: Hooks) -> list[str]:
     synced = tree.synced()
     if before is None:
         return []
-    want = git.out(["rev-parse", f"{before}^{{tree}}"], cwd=tree.path)
+    want = git.out(["rev-parse", "--end-of-options", f"{before}^{{tree}}"], cwd=tree.path)
     problem = None
     try:
         engine.apply_project(config, project, hooks=Hooks(notify=hooks.notify))

@@ -391,7 +391,7 @@ def _applies_to(repo: Path, commit: str, tree: str, diff: bytes) -> bool:
     os.unlink(index)
     env = {"GIT_INDEX_FILE": index}
     try:
-        git.run(["read-tree", f"{commit}^"], cwd=repo, env=env)
+        git.run(["read-tree", "--end-of-options", f"{commit}^"], cwd=repo, env=env)
         res = git.run(
             ["apply", "--cached", "--whitespace=nowarn", "-"],
             cwd=repo,

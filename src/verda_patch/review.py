@@ -80,7 +80,16 @@ def review_dir(config: RepoConfig, project: str, *, create: bool = False) -> Pat
 def touched_paths(tree: Path, base: str) -> set[str]:
     """Every path a commit in ``base..HEAD`` adds, modifies or deletes (renames split)."""
     res = git.run(
-        ["log", "--format=", "--name-only", "--no-renames", "-z", f"{base}..HEAD", "--"],
+        [
+            "log",
+            "--format=",
+            "--name-only",
+            "--no-renames",
+            "-z",
+            "--end-of-options",
+            f"{base}..HEAD",
+            "--",
+        ],
         cwd=tree,
     )
     return {p.strip("\n") for p in git.zsplit(res.stdout) if p.strip("\n")}
