@@ -226,3 +226,56 @@ def test_terminal_settings_do_not_change_list_output(
     assert run("--repo", str(root), "--json", "list").stdout == plain_json
     table = run("--repo", str(root), "list").stdout
     assert subject in table and subject in plain_table
+
+
+def _all_commands() -> list[tuple[str, click.Command]]:
+    found = []
+    for name in COMMANDS:
+        command = cli.get_command(click.Context(cli), name)
+        assert command is not None
+        found.append((name, command))
+        if isinstance(command, click.Group):
+            found += [(f"{name} {sub}", c) for sub, c in command.commands.items()]
+    return found
+
+
+@pytest.mark.parametrize(("name", "command"), _all_commands())
+def test_every_command_takes_the_global_options_after_it(name: str, command: click.Command) -> None:
+    # issue 17 / SPEC: "--repo, --json, -v, -q work before or after the command"
+    opts = {opt for param in command.params for opt in param.opts}
+    assert {"--repo", "--json", "-v", "-q"} <= opts, name
+
+
+def test_global_options_after_the_command_take_effect(make_upstream, make_patch_repo) -> None:
+    up = make_upstream()
+    repo = make_patch_repo()
+    repo.set_base("sample", up, up.rev("1.0.0"), ref="1.0.0")
+    where = str(repo.path)
+    listed = run("list", "sample", "--json", "--repo", where)
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout)["projects"][0]["project"] == "sample"
+    applied = run("apply", "sample", "-q", "--repo", where)
+    assert applied.exit_code == 0 and applied.stderr == ""
+    shown = run("base", "show", "sample", "--no-fetch", "--repo", where, "--json")
+    assert json.loads(shown.stdout)["commit"] == up.rev("1.0.0")
+
+
+def test_verbose_after_the_command_shows_the_traceback(boom) -> None:
+    boom(errors.UserError("nope"))
+    verbose = CliRunner().invoke(cli, ["boom", "-v"])
+    assert verbose.exit_code == 2 and "Traceback" in verbose.stderr
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"), [("aply", "apply"), ("lsit", "list"), ("chek", "check"), ("prnue", "prune")]
+)
+def test_a_mistyped_command_suggests_the_right_one(typed: str, meant: str) -> None:
+    result = CliRunner().invoke(cli, [typed, "nova"])
+    assert result.exit_code == 2
+    assert f"No such command '{typed}'. Did you mean '{meant}'" in result.stderr
+
+
+def test_an_unknown_command_with_no_close_match_lists_nothing() -> None:
+    result = CliRunner().invoke(cli, ["frobnicate"])
+    assert result.exit_code == 2 and "Did you mean" not in result.stderr
+    assert "--help' for help." in result.stderr

@@ -66,7 +66,22 @@ class App:
     json: bool
     verbosity: int
     untrusted: bool = False
+    verbose: int = 0  # -v count as given (tracebacks on errors, also with --json)
     _config: RepoConfig | None = field(default=None, repr=False)
+
+    def set_global(self, name: str, value: Any) -> None:
+        """A global option given after the command (``list nova --json``)."""
+        if name == "repo" and value is not None:
+            self.repo_option, self._config = value, None
+        elif name == "json" and value:
+            self.json, self.verbosity = True, -1
+        elif name == "quiet" and value:
+            self.verbosity = -1
+        elif name == "verbose" and value:
+            self.verbose += value
+            _log_git_calls()
+            if not self.quiet:
+                self.verbosity = self.verbose
 
     @property
     def quiet(self) -> bool:
@@ -221,6 +236,61 @@ PROJECT = RepoName("project", lambda loaded: loaded.projects if loaded else ())
 CATEGORY = RepoName("category", _categories)
 
 
+def _late_global(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        app = ctx.find_object(App)
+        if app is not None:
+            app.set_global(name, value)
+
+    return callback
+
+
+def _global_options() -> list[click.Option]:
+    """The group's --repo/--json/-v/-q, accepted after the command too (SPEC: before or after)."""
+    return [
+        click.Option(
+            ["--repo"],
+            type=click.Path(file_okay=False, path_type=Path),
+            hidden=True,
+            expose_value=False,
+            callback=_late_global("repo"),
+        ),
+        click.Option(
+            ["--json"], is_flag=True, hidden=True, expose_value=False, callback=_late_global("json")
+        ),
+        click.Option(
+            ["-v", "--verbose"],
+            count=True,
+            hidden=True,
+            expose_value=False,
+            callback=_late_global("verbose"),
+        ),
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            hidden=True,
+            expose_value=False,
+            callback=_late_global("quiet"),
+        ),
+    ]
+
+
+def _accept_global_options(command: click.Command) -> click.Command:
+    """Add the global options to ``command`` (and a group's subcommands) where it has none
+    of the same name; done once per command object."""
+    if getattr(command, "_verda_globals", False):
+        return command
+    taken = {opt for param in command.params for opt in param.opts + param.secondary_opts}
+    for option in _global_options():
+        if not taken & set(option.opts):
+            command.params.append(option)
+    command._verda_globals = True  # type: ignore[attr-defined]
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _accept_global_options(sub)
+    return command
+
+
 class LazyGroup(click.Group):
     """Imports a command's module only when that command is looked up."""
 
@@ -235,8 +305,23 @@ class LazyGroup(click.Group):
         if cmd_name in self.lazy:
             module_name, attr = self.lazy[cmd_name].split(":")
             command: click.Command = getattr(importlib.import_module(module_name), attr)
-            return command
-        return super().get_command(ctx, cmd_name)
+            return _accept_global_options(command)
+        found = super().get_command(ctx, cmd_name)
+        return _accept_global_options(found) if found else None
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0]
+        unknown = not name.startswith("-") and self.get_command(ctx, name) is None
+        if unknown and not ctx.resilient_parsing:
+            # click's own suggestion looks only at self.commands, empty for lazy commands
+            import difflib
+
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=3, cutoff=0.6)
+            guess = " or ".join(f"'{c}'" for c in close)
+            ctx.fail(f"No such command '{name}'." + (f" Did you mean {guess}?" if close else ""))
+        return super().resolve_command(ctx, args)
 
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         try:
@@ -247,11 +332,13 @@ class LazyGroup(click.Group):
             sys.exit(EXIT_INTERRUPTED)
 
     def invoke(self, ctx: click.Context) -> Any:
-        verbose = bool(ctx.params.get("verbose"))
+        def verbose() -> bool:  # -v may come after the command: read it when it is needed
+            return isinstance(ctx.obj, App) and ctx.obj.verbose > 0
+
         try:
             return super().invoke(ctx)
         except VerdaError as exc:
-            _report(exc, ctx.params.get("verbose", 0) > 0)
+            _report(exc, verbose())
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("verda-patch: interrupted", err=True)
@@ -273,7 +360,7 @@ class LazyGroup(click.Group):
             )
             ctx.exit(1)
         except Exception as exc:
-            if verbose:
+            if verbose():
                 import traceback
 
                 traceback.print_exc()
@@ -344,14 +431,19 @@ def cli(
     Exit status: 0 success, 1 a patch or check failed, 2 bad usage or input.
     """
     if verbose:
-        logging.basicConfig(
-            level=logging.DEBUG, format="%(relativeCreated)7.0fms %(name)s: %(message)s"
-        )
+        _log_git_calls()
     ctx.obj = App(
         repo_option=repo,
         json=json_,
         verbosity=-1 if quiet or json_ else verbose,
         untrusted=untrusted,
+        verbose=verbose,
+    )
+
+
+def _log_git_calls() -> None:
+    logging.basicConfig(
+        level=logging.DEBUG, format="%(relativeCreated)7.0fms %(name)s: %(message)s"
     )
 
 
