@@ -279,3 +279,29 @@ def test_an_unknown_command_with_no_close_match_lists_nothing() -> None:
     result = CliRunner().invoke(cli, ["frobnicate"])
     assert result.exit_code == 2 and "Did you mean" not in result.stderr
     assert "--help' for help." in result.stderr
+
+
+def test_errors_about_typed_values_name_the_option(make_upstream, make_patch_repo) -> None:
+    # issue 17: 'prune --against no-such-ref' blamed base-commit:1
+    up = make_upstream()
+    repo = make_patch_repo()
+    repo.set_base("sample", up, up.rev("1.0.0"), ref="1.0.0")
+    where = str(repo.path)
+    pruned = run("--repo", where, "prune", "sample", "--against", "no-such-ref")
+    assert pruned.exit_code == 2
+    assert "\nerror: --against: 'no-such-ref' is not a branch" in pruned.stderr
+    assert "base-commit" not in pruned.stderr
+    moved = run("--repo", where, "base", "set", "sample", "no-such-tag")
+    assert moved.exit_code == 2
+    assert "error: REF: upstream of 'sample' has no" in moved.stderr, moved.stderr
+    picked = run("--repo", where, "cherry-pick", "sample", "no-such-rev")
+    assert picked.exit_code == 2 and "error: REV: 'no-such-rev'" in picked.stderr, picked.stderr
+
+
+def test_the_same_value_from_base_commit_still_names_the_file(make_upstream, make_patch_repo):
+    up = make_upstream()
+    repo = make_patch_repo()
+    repo.set_base("sample", up, up.rev("1.0.0"), branch="no-such-branch")
+    result = run("--repo", str(repo.path), "prune", "sample")
+    assert result.exit_code == 2
+    assert re.search(r"^error: \S*base-commit:\d+: 'no-such-branch'", result.stderr, re.M)

@@ -623,6 +623,7 @@ def find_by_change_id(mirror: Mirror, change_id: str, prefer: str) -> Found:
             f"no commit on the branches of {mirror.location} carries Change-Id {change_id} "
             f"(searched {len(names)} branches: {shown or 'none'})",
             hint="check the Change-Id, or give the upstream commit's sha",
+            value=change_id,
         )
     plain = [m for m in matches if not m[1]] or matches
     holding = [(sha, _branches_holding(mirror.path, sha)) for sha, _ in plain]
@@ -649,6 +650,7 @@ def find_upstream(
             f"'{rev}' is no commit, branch or tag of upstream {mirror.location} "
             "(fetched its branches and tags just now)",
             hint="give an upstream sha, a ref, or a Gerrit Change-Id (I + 40 hex)",
+            value=rev,
         )
     return mirror, Found(sha, "rev")
 

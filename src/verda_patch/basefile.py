@@ -244,11 +244,13 @@ def check_ref_argument(ref: str) -> None:
         raise UserError(
             f"REF must not start with '-', got {ref!r}",
             hint="give a tag, branch or commit id of the upstream",
+            value=ref,
         )
     if cfg.check_refname(ref) and not _HEX_RE.fullmatch(ref):
         raise UserError(
             f"{ref!r} is not a tag, branch or commit id",
             hint="give a plain name such as 32.0.0 or stable/2025.2, or a commit id",
+            value=ref,
         )
 
 
@@ -280,6 +282,7 @@ def resolve(
         raise UpstreamError(
             f"upstream of '{project}' has no tag, branch or commit '{ref}'",
             hint=f"list what it has with 'git ls-remote {proj.shown_upstream}'",
+            value=ref,
         )
     return Resolved(ref, commit, _kind(mirror, ref, commit))
 

@@ -67,6 +67,8 @@ class App:
     verbosity: int
     untrusted: bool = False
     verbose: int = 0  # -v count as given (tracebacks on errors, also with --json)
+    # the running command's own context: what the user typed, for naming options in errors
+    command_ctx: click.Context | None = field(default=None, repr=False)
     _config: RepoConfig | None = field(default=None, repr=False)
 
     def set_global(self, name: str, value: Any) -> None:
@@ -240,6 +242,7 @@ def _late_global(name: str) -> Callable[[click.Context, click.Parameter, Any], N
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
         app = ctx.find_object(App)
         if app is not None:
+            app.command_ctx = ctx  # the innermost command parsed last (base set, not base)
             app.set_global(name, value)
 
     return callback
@@ -338,6 +341,8 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except VerdaError as exc:
+            if isinstance(ctx.obj, App):
+                _blame_command_line(exc, ctx.obj.command_ctx)
             _report(exc, verbose())
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
@@ -370,6 +375,27 @@ class LazyGroup(click.Group):
                 err=True,
             )
             ctx.exit(EXIT_BUG)
+
+
+def _blame_command_line(exc: VerdaError, command: click.Context | None) -> None:
+    """An error about a value the user typed names that option or argument (``--against``),
+    not the file the same value could also have come from (``base-commit:1``)."""
+    if exc.value is None or command is None:
+        return
+    from click.core import ParameterSource
+
+    for param in command.command.params:
+        if param.name is None or not param.expose_value:
+            continue
+        given = command.params.get(param.name)
+        values = given if isinstance(given, (tuple, list)) else (given,)
+        typed = command.get_parameter_source(param.name) == ParameterSource.COMMANDLINE
+        if typed and exc.value in values:
+            if isinstance(param, click.Option):
+                exc.blame_option(max(param.opts, key=len))
+            else:
+                exc.blame_option(param.human_readable_name)
+            return
 
 
 def _relative(path: str) -> str:

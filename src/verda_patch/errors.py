@@ -10,6 +10,9 @@ class VerdaError(Exception):
 
     ``where`` is the file (and line) the user has to look at, ``hint`` the next
     step; both are optional so the message stays one line when there is none.
+    ``value`` is the input the error is about (a ref, a name): when the user
+    typed it on the command line, the CLI names that option instead of the
+    file the same value could have come from (see ``blame_option``).
     """
 
     exit_code = 1
@@ -21,18 +24,27 @@ class VerdaError(Exception):
         file: Path | str | None = None,
         line: int | None = None,
         hint: str | None = None,
+        value: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.file = file
         self.line = line
         self.hint = hint
+        self.value = value
+        self.option: str | None = None
 
     @property
     def where(self) -> str:
+        if self.option is not None:
+            return self.option
         if self.file is None:
             return ""
         return f"{self.file}:{self.line}" if self.line else str(self.file)
+
+    def blame_option(self, option: str) -> None:
+        """The value came from the command line: name ``option``, not a file and line."""
+        self.option, self.file, self.line = option, None, None
 
     def __str__(self) -> str:
         text = f"{self.where}: {self.message}" if self.where else self.message

@@ -296,6 +296,7 @@ def read_fork(repo: Path, ref: str, base: str, where: str) -> Fork:
         raise UpstreamError(
             f"'{ref}' is no commit, branch or tag of {where}",
             hint="name a branch of the fork, or read it from a clone with --from DIR",
+            value=ref,
         )
     if not git.is_commit(repo, base):
         raise UpstreamError(

@@ -248,6 +248,7 @@ def detect(
             file=config.root / "base-commit",
             line=proj.line,
             hint="give --against a branch, tag or commit id the upstream has",
+            value=ref,
         )
     with history_index.for_mirror(mirror, notify) as index:
         range_commits, verdicts = classify(
