@@ -305,3 +305,36 @@ def test_the_same_value_from_base_commit_still_names_the_file(make_upstream, mak
     result = run("--repo", str(repo.path), "prune", "sample")
     assert result.exit_code == 2
     assert re.search(r"^error: \S*base-commit:\d+: 'no-such-branch'", result.stderr, re.M)
+
+
+def _parses(line: str) -> None:
+    """Parse an example command line with the real command definitions (nothing runs)."""
+    import shlex
+
+    args = shlex.split(line)
+    assert args[0] == "verda-patch"
+    ctx = cli.make_context("verda-patch", args[1:])
+    group: click.Group = cli
+    rest = [*(getattr(ctx, "_protected_args", None) or ctx.protected_args), *ctx.args]
+    while True:
+        name, command, rest = group.resolve_command(ctx, rest)
+        assert command is not None and name is not None, line
+        ctx = command.make_context(name, rest, parent=ctx)
+        if not isinstance(command, click.Group):
+            return
+        group = command
+        rest = [*(getattr(ctx, "_protected_args", None) or ctx.protected_args), *ctx.args]
+
+
+@pytest.mark.parametrize(("name", "command"), _all_commands())
+def test_every_help_ends_with_examples_that_parse(name: str, command: click.Command) -> None:
+    # issue 17: each command's --help ends with one or two examples
+    result = run(*name.split(), "--help")
+    assert result.exit_code == 0
+    head, _, examples = result.stdout.rpartition("Examples:\n")
+    assert head, f"{name} --help has no examples"
+    lines = [line.strip() for line in examples.splitlines() if line.strip()]
+    assert 1 <= len(lines) <= 2, lines
+    for line in lines:
+        assert line.startswith(f"verda-patch {name.split()[0]}") or " init" in line, line
+        _parses(line)

@@ -278,19 +278,23 @@ def _global_options() -> list[click.Option]:
     ]
 
 
-def _accept_global_options(command: click.Command) -> click.Command:
-    """Add the global options to ``command`` (and a group's subcommands) where it has none
-    of the same name; done once per command object."""
-    if getattr(command, "_verda_globals", False):
+def _prepare(command: click.Command, name: str) -> click.Command:
+    """Give ``command`` (and a group's subcommands) the global options where it has none of
+    the same name, and its --help examples; done once per command object."""
+    if getattr(command, "_verda_prepared", False):
         return command
+    from verda_patch.help_examples import epilog
+
     taken = {opt for param in command.params for opt in param.opts + param.secondary_opts}
     for option in _global_options():
         if not taken & set(option.opts):
             command.params.append(option)
-    command._verda_globals = True  # type: ignore[attr-defined]
+    if command.epilog is None:
+        command.epilog = epilog(name)
+    command._verda_prepared = True  # type: ignore[attr-defined]
     if isinstance(command, click.Group):
-        for sub in command.commands.values():
-            _accept_global_options(sub)
+        for sub_name, sub in command.commands.items():
+            _prepare(sub, f"{name} {sub_name}")
     return command
 
 
@@ -308,9 +312,9 @@ class LazyGroup(click.Group):
         if cmd_name in self.lazy:
             module_name, attr = self.lazy[cmd_name].split(":")
             command: click.Command = getattr(importlib.import_module(module_name), attr)
-            return _accept_global_options(command)
+            return _prepare(command, cmd_name)
         found = super().get_command(ctx, cmd_name)
-        return _accept_global_options(found) if found else None
+        return _prepare(found, cmd_name) if found else None
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]

@@ -46,11 +46,6 @@ def demo(app: App, directory: Path | None) -> None:
     Left behind: DIRECTORY (upstream/ and patch-repo/, a git repository of its
     own, never part of a repository DIRECTORY sits in) and the upstream's
     mirror in the cache ($VERDA_PATCH_CACHE); the tour's last lines name both.
-
-    \b
-    Examples:
-      verda-patch demo                  # in ./verda-patch-demo
-      verda-patch demo ~/tour           # anywhere else
     """
     from verda_patch.apply import Hooks, apply_project
     from verda_patch.config import load
