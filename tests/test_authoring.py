@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -258,7 +259,14 @@ def test_unknown_category_is_usage_error(applied: Setup) -> None:
 
 
 def test_identity_from_env_then_config(applied: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert user_identity(applied.work) == ("verda-patch", "verda-patch@localhost")
+    # with no config, git either guesses (a host with a domain) or refuses: then ours
+    guess = subprocess.run(
+        ["git", "var", "GIT_AUTHOR_IDENT"], cwd=applied.work, capture_output=True, text=True
+    )
+    if guess.returncode:
+        assert user_identity(applied.work) == ("verda-patch", "verda-patch@localhost")
+    else:
+        assert guess.stdout.startswith("{} <{}> ".format(*user_identity(applied.work)))
     git(applied.work, "config", "user.name", "Repo User")
     git(applied.work, "config", "user.email", "repo@example.org")
     assert user_identity(applied.work) == ("Repo User", "repo@example.org")
@@ -402,3 +410,20 @@ def test_cherry_pick_appends_to_series(picks: tuple[Upstream, PatchRepo, dict[st
         .count("(cherry picked from commit")
         == 1
     )
+
+
+def test_identity_is_gits_author_name_before_user_name(
+    applied: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 17: with author.name set, git said one name and new wrote another
+    git(applied.work, "config", "user.name", "User Name")
+    git(applied.work, "config", "user.email", "user@example.org")
+    git(applied.work, "config", "author.name", "Author Name")
+    git(applied.work, "config", "author.email", "author@example.org")
+    said = subprocess.run(
+        ["git", "var", "GIT_AUTHOR_IDENT"], cwd=applied.work, capture_output=True, text=True
+    ).stdout
+    assert said.startswith("Author Name <author@example.org> ")
+    assert user_identity(applied.work) == ("Author Name", "author@example.org")
+    monkeypatch.setenv("EMAIL", "ignored@example.org")  # config wins over EMAIL, as in git
+    assert user_identity(applied.work) == ("Author Name", "author@example.org")

@@ -14,7 +14,6 @@ touched, so a later ``apply`` builds the very same commit ids.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -70,19 +69,24 @@ _NEEDS_CHANGE_ID = ("general", CHERRY_CATEGORY)
 # --- the user's identity ----------------------------------------------------------
 
 
+_IDENT_RE = re.compile(r"^(?P<name>.*?) <(?P<mail>[^<>]*)> \d+ [+-]\d{4}$")
+
+
 def user_identity(repo: Path) -> tuple[str, str]:
-    """The author git would record for the user: env, then their config, then verda-patch."""
-    name = os.environ.get("GIT_AUTHOR_NAME")
-    mail = os.environ.get("GIT_AUTHOR_EMAIL") or os.environ.get("EMAIL")
-    if not name or not mail:
-        for key in ("user.name", "user.email"):
-            res = git.run(["config", "--get", key], cwd=repo, ok=(0, 1), user_config=True)
-            value = res.text.strip()
-            if key == "user.name" and not name:
-                name = value
-            elif key == "user.email" and not mail:
-                mail = value
-    return (name or FALLBACK_IDENTITY[0], mail or FALLBACK_IDENTITY[1])
+    """The author git would record for the user in ``repo``: ``git var GIT_AUTHOR_IDENT``
+    (GIT_AUTHOR_* and EMAIL, author.* before user.* config, git's own guess), else
+    verda-patch's identity when git cannot tell."""
+    ident = git.var("GIT_AUTHOR_IDENT", cwd=repo)
+    match = _IDENT_RE.match(ident or "")
+    if match is None:
+        return FALLBACK_IDENTITY
+    return (match["name"] or FALLBACK_IDENTITY[0], match["mail"] or FALLBACK_IDENTITY[1])
+
+
+def user_editor(repo: Path) -> str | None:
+    """The editor git would start in ``repo`` (``git var GIT_EDITOR``: GIT_EDITOR,
+    core.editor, VISUAL, EDITOR, then git's default), or None when git has none."""
+    return git.var("GIT_EDITOR", cwd=repo)
 
 
 def now_date() -> str:

@@ -363,6 +363,19 @@ def user_settings(names: Collection[str]) -> list[tuple[str, str]]:
     return found
 
 
+# the user's variables `git var` answers from (_base_env drops every other GIT_*)
+_USER_VARS = ("GIT_EDITOR", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE")
+
+
+def var(name: str, *, cwd: Path) -> str | None:
+    """``git var NAME`` as the user's git answers it in ``cwd`` (their config and
+    variables: GIT_AUTHOR_IDENT, GIT_EDITOR), or None when git cannot tell."""
+    passed = {k: os.environ[k] for k in _USER_VARS if k in os.environ}
+    res = run(["var", name], cwd=cwd, ok=(0, 128), env=passed, user_config=True)
+    value = res.text.strip()
+    return value if res.returncode == 0 and value else None
+
+
 def zsplit(data: bytes) -> list[str]:
     """Split NUL-terminated output (``-z``) into strings."""
     text = data.decode("utf-8", "surrogateescape")

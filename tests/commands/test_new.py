@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import subprocess
+import sys
 
 from tests.builders import git
 from tests.test_export import PROJECT, Setup, setup_fixture, shared_fixture  # noqa: F401
@@ -88,3 +91,41 @@ def test_bad_category_and_m_with_commits_exit_2(setup: Setup) -> None:
     setup.wgit("commit", "-q", "-m", "Notes")
     result = setup.repo.run("new", PROJECT, "x", "-c", "customs", "-m", "other")
     assert result.exit_code == 2 and "-m is for uncommitted changes" in result.stderr
+
+
+def _spawn_new(setup: Setup, *args: str, **kwargs) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "verda_patch", "--repo", str(setup.repo.path), "new", *args],
+        capture_output=True,
+        timeout=120,
+        check=False,
+        **kwargs,
+    )
+
+
+def test_closed_stdin_is_not_a_crash(setup: Setup) -> None:
+    # issue 17: `verda-patch new ... <&-` died with exit 3, 'NoneType' has no 'isatty'
+    setup.repo.run("apply", PROJECT)
+    (setup.work / "NOTES").write_text("n\n")
+    proc = _spawn_new(setup, PROJECT, "add-notes", "-c", "customs", preexec_fn=lambda: os.close(0))
+    assert proc.returncode == 0, proc.stderr.decode()
+    text = (setup.patch_dir("customs") / "0001-add-notes.patch").read_text()
+    assert "Subject: [PATCH] add-notes\n" in text
+
+
+def test_the_editor_is_gits(setup: Setup) -> None:
+    # issue 17: the editor is `git var GIT_EDITOR` (here core.editor), not $EDITOR
+    setup.repo.run("apply", PROJECT)
+    (setup.work / "NOTES").write_text("n\n")
+    setup.wgit("config", "core.editor", "sh -c 'echo Written by core.editor > \"$0\"'")
+    env = {k: v for k, v in os.environ.items() if k not in ("GIT_EDITOR", "VISUAL")}
+    env["EDITOR"] = "false"
+    primary, secondary = pty.openpty()
+    try:
+        proc = _spawn_new(setup, PROJECT, "notes", "-c", "customs", stdin=secondary, env=env)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert proc.returncode == 0, proc.stderr.decode()
+    text = (setup.patch_dir("customs") / "0001-notes.patch").read_text()
+    assert "Subject: [PATCH] Written by core.editor\n" in text

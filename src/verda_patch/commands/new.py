@@ -33,8 +33,8 @@ TEMPLATE = """\
 @click.option(
     "-m",
     "--message",
-    help="Commit message for uncommitted changes (default: editor "
-    "when stdin is a terminal, else NAME).",
+    help="Commit message for uncommitted changes (default: git's editor, "
+    "'git var GIT_EDITOR', when stdin is a terminal, else NAME).",
 )
 @click.option("--no-untracked", is_flag=True, help="Leave untracked files out of the patch.")
 @pass_app
@@ -53,13 +53,15 @@ def new(
     """
     from rich.markup import escape
 
-    from verda_patch.authoring import clean_message, new_patch, pending
+    from verda_patch.authoring import clean_message, new_patch, pending, user_editor
     from verda_patch.errors import NothingToDo
-    from verda_patch.worktree import repo_lock
+    from verda_patch.worktree import WorkTree, repo_lock
 
     app.projects([project])
     with repo_lock(app.root, notify=app.say):
-        if message is None and sys.stdin.isatty() and not app.json:
+        # stdin may be closed (`<&-`: sys.stdin is None); never wait on it then
+        interactive = sys.stdin is not None and sys.stdin.isatty()
+        if message is None and interactive and not app.json:
             todo = pending(app.config, project)
             if todo.mode == "uncommitted" and (todo.changed or todo.untracked):
                 paths = [*todo.changed, *([] if no_untracked else todo.untracked)]
@@ -69,7 +71,8 @@ def new(
                         project=project,
                         category=category,
                         paths="\n".join(f"#   {p}" for p in paths[:30]),
-                    )
+                    ),
+                    editor=user_editor(WorkTree(app.config, project).path),
                 )
                 message = clean_message(text or "")
                 if not message:
