@@ -100,6 +100,8 @@ class Mirror:
     notify: Notify | None = None
     progress: Progress | None = None
     policy: Policy = field(default_factory=Policy)
+    # where the commits ensure() is given were written: base-commit and its line
+    pinned_in: tuple[Path, int | None] | None = None
 
     @property
     def location(self) -> str:
@@ -130,7 +132,14 @@ class Mirror:
                 "or run without --untrusted on a patch repo you trust",
             )
         root = cache_root()
-        return cls(location, root / f"{key(location)}.git", notify, progress, config.policy)
+        return cls(
+            location,
+            root / f"{key(location)}.git",
+            notify,
+            progress,
+            config.policy,
+            (config.root / "base-commit", project.line),
+        )
 
     # --- locking ---------------------------------------------------------------
 
@@ -202,8 +211,12 @@ class Mirror:
         A warm cache that already has every commit makes no network access at all.
         In untrusted mode each commit must also be on an upstream branch or tag.
         """
-        if not (self.healthy() and all(self.has(c) for c in commits) and not refs):
+        healthy = self.healthy()
+        peeled = [git.resolve(self.path, c) for c in commits] if healthy else []
+        if not (healthy and all(peeled) and not refs):
             self._ensure_locked(commits, refs)
+            peeled = [git.resolve(self.path, c) for c in commits]
+        self._refuse_tag_objects(commits, peeled)
         self._mark(USED_MARK)
         if self.policy.untrusted:
             for commit in commits:
@@ -217,6 +230,22 @@ class Mirror:
             "(an unmerged pull or change ref is refused in untrusted mode)",
             hint="pin a commit that upstream has merged (a tag or branch tip)",
         )
+
+    def _refuse_tag_objects(self, commits: tuple[str, ...], peeled: list[str | None]) -> None:
+        """SPEC: ``commit:`` is always the commit itself, never an annotated tag's object
+        (git would peel it silently, and the tag's id would be reported as the base)."""
+        for given, commit in zip(commits, peeled, strict=True):
+            if commit and len(given) == 40 and commit != given.lower():
+                file, line = self.pinned_in or (None, None)
+                raise UpstreamError(
+                    f"commit {given} is an annotated tag, not a commit; 'commit:' is always "
+                    f"the commit itself: {commit}",
+                    file=file,
+                    line=line,
+                    hint=f"write 'commit: {commit}', or pin by the tag's name with "
+                    "'verda-patch base set PROJECT TAG'",
+                    value=given,
+                )
 
     def _mark(self, name: str) -> None:
         """Touch a marker (when the mirror was last used or fetched, for ``cache``)."""

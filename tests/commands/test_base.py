@@ -227,3 +227,21 @@ def test_bump_refuses_unsaved_work(scenario):
     result = _run(s, "base", "bump", PROJECT, "2.0.0", "--yes")
     assert result.exit_code == 1 and "uncommitted changes (README.rst)" in result.stderr
     assert s.snapshot() == before
+
+
+def test_a_tag_object_id_as_commit_is_refused_with_the_fix(make_upstream, make_patch_repo):
+    # issue 17: base-commit 'commit:' holding an annotated tag's own id was
+    # accepted by check and apply (git peeled it) and reported as the base
+    from tests.builders import git as tgit
+
+    up = make_upstream()
+    tag_object = tgit(up.path, "rev-parse", "1.0.0")
+    commit = up.rev("1.0.0")
+    assert tag_object != commit
+    repo = make_patch_repo()
+    repo.set_base("sample", up, tag_object)
+    for args in (("apply", "sample"), ("check", "sample")):
+        result = repo.run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "base-commit:" in result.stderr and "is an annotated tag" in result.stderr
+        assert f"write 'commit: {commit}'" in result.stderr
