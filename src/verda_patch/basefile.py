@@ -178,8 +178,62 @@ def _same(a: cfg.Project, b: cfg.Project) -> bool:
     )
 
 
-def set_base(root: Path, project: str, *, commit: str, ref: str | None) -> BaseEdit:
-    """Pin ``project`` to ``commit`` (full 40-hex); ``ref`` None removes a stale ``ref:``."""
+def _with_upstream(config: cfg.RepoConfig, project: str, upstream: str) -> cfg.RepoConfig:
+    """``config`` as if base-commit named ``upstream`` for ``project`` (to resolve in it)."""
+    import dataclasses
+
+    if not cfg.PROJECT_RE.match(project) or set(project) == {"."}:
+        raise UserError(
+            f"'{project}' cannot be a project name",
+            hint="use letters, digits, '.', '_' and '-', e.g. nova",
+            value=project,
+        )
+    problem = cfg.check_upstream(upstream)
+    if problem:
+        raise UserError(problem, value=upstream)
+    known = config.projects.get(project)
+    entry = (
+        dataclasses.replace(known, upstream=upstream)
+        if known
+        else cfg.Project(project, upstream, commit="0" * 40)
+    )
+    return dataclasses.replace(config, projects={**config.projects, project: entry})
+
+
+def add_project(root: Path, project: cfg.Project, resolved: Resolved) -> BaseEdit:
+    """Append ``project``'s entry, pinned to ``resolved``, to base-commit; nothing else
+    in the file changes (its comments, the other projects)."""
+    path = root / cfg.BASE_FILE
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    before = cfg.load_projects(path) if path.exists() else {}
+    lines = [
+        f"{project.name}:",
+        f"  upstream: {_scalar_text(project.upstream, None)}",
+        f"  commit: {resolved.commit}",
+    ]
+    if resolved.ref:
+        lines.append(f"  ref: {_scalar_text(resolved.ref, None)}")
+    sep = "" if not text or text.endswith("\n") else "\n"
+    new_text = text + sep + "\n".join(lines) + "\n"
+    after = _load_text(new_text, path)
+    added = after.get(project.name)
+    ok = (
+        added is not None
+        and all(_same(after[name], before[name]) for name in before)
+        and (added.upstream, added.commit, added.ref)
+        == (project.upstream, resolved.commit, resolved.ref)
+    )
+    if not ok or added is None:  # pragma: no cover - never write what reads back otherwise
+        raise ConfigError(f"could not add '{project.name}'", file=path, hint="add it by hand")
+    write_atomic(path, new_text.encode("utf-8"))
+    return BaseEdit(path, cfg.Project(project.name, "", ""), added, True)
+
+
+def set_base(
+    root: Path, project: str, *, commit: str, ref: str | None, upstream: str | None = None
+) -> BaseEdit:
+    """Pin ``project`` to ``commit`` (full 40-hex); ``ref`` None removes a stale ``ref:``;
+    ``upstream`` (when given) replaces its upstream."""
     path = root / cfg.BASE_FILE
     raw = path.read_bytes()
     try:
@@ -191,15 +245,19 @@ def set_base(root: Path, project: str, *, commit: str, ref: str | None) -> BaseE
         raise ConfigError(f"no project '{project}' in base-commit", file=path)
     if not cfg.COMMIT_RE.fullmatch(commit):
         raise ValueError(f"not a full commit id: {commit!r}")
-    new_text = edit_text(text, project, {"commit": commit, "ref": ref}, path)
+    changes: dict[str, str | None] = {"commit": commit, "ref": ref}
+    if upstream is not None:
+        changes = {"upstream": upstream, **changes}
+    new_text = edit_text(text, project, changes, path)
     after = _load_text(new_text, path) if new_text != text else before
     want = before[project]
+    want_upstream = want.upstream if upstream is None else upstream
     ok = (
         list(after) == list(before)
         and all(_same(after[name], before[name]) for name in before if name != project)
         and after[project].commit == commit
         and after[project].ref == ref
-        and (after[project].upstream, after[project].branch) == (want.upstream, want.branch)
+        and (after[project].upstream, after[project].branch) == (want_upstream, want.branch)
     )
     if not ok:  # pragma: no cover - a bug in the line edit; never write a wrong file
         raise ConfigError(
@@ -379,20 +437,36 @@ class SetResult:
             "commit": self.resolved.commit,
             "ref": self.resolved.ref,
             "kind": self.resolved.kind,
-            "previous": {"commit": self.edit.before.commit, "ref": self.edit.before.ref},
+            "previous": {"commit": self.edit.before.commit, "ref": self.edit.before.ref}
+            if self.edit.before.commit
+            else None,  # the project was added
             "changed": self.edit.changed,
             "work_tree_stale": self.work_tree_stale,
         }
 
 
 def move(
-    config: cfg.RepoConfig, project: str, ref: str, *, notify: Notify | None = None
+    config: cfg.RepoConfig,
+    project: str,
+    ref: str,
+    *,
+    upstream: str | None = None,
+    notify: Notify | None = None,
 ) -> SetResult:
-    """``base set``: pin what ``ref`` names, patch files untouched."""
+    """``base set``: pin what ``ref`` names, patch files untouched. With ``upstream``, a
+    project base-commit does not list yet is added (``init`` then ``base set``), and a
+    listed one gets that upstream."""
     from verda_patch.worktree import WorkTree
 
+    if upstream is not None:
+        config = _with_upstream(config, project, upstream)
     resolved = resolve(config, project, ref, notify=notify)
-    edit = set_base(config.root, project, commit=resolved.commit, ref=resolved.ref)
+    if upstream is not None and project not in cfg.load_projects(config.root / cfg.BASE_FILE):
+        edit = add_project(config.root, config.project(project), resolved)
+    else:
+        edit = set_base(
+            config.root, project, commit=resolved.commit, ref=resolved.ref, upstream=upstream
+        )
     tree = WorkTree(config, project)
     stale = tree.exists() and edit.before.commit != resolved.commit
     return SetResult(project, resolved, edit, stale)

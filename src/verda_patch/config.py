@@ -81,7 +81,8 @@ class RepoConfig:
             raise UserError(
                 f"unknown project '{name}' (known: {known})",
                 file=self.root / BASE_FILE,
-                hint="add it to base-commit or check the spelling",
+                hint=f"check the spelling, or add it with 'verda-patch base set {name} "
+                "REF --upstream URL'",
             ) from None
 
     def work_tree(self, name: str) -> Path:

@@ -47,7 +47,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "verda-patch base bump nova 32.0.0 --yes",
     ),
     "base show": ("verda-patch base show nova",),
-    "base set": ("verda-patch base set nova 31.0.0",),
+    "base set": (
+        "verda-patch base set nova 32.0.0",
+        "verda-patch base set nova 31.0.0 --upstream https://opendev.org/openstack/nova",
+    ),
     "base bump": (
         "verda-patch base bump nova 32.0.0",
         "verda-patch base bump nova 32.0.0 --yes",

@@ -245,3 +245,41 @@ def test_a_tag_object_id_as_commit_is_refused_with_the_fix(make_upstream, make_p
         assert result.exit_code == 2, (args, result.output)
         assert "base-commit:" in result.stderr and "is an annotated tag" in result.stderr
         assert f"write 'commit: {commit}'" in result.stderr
+
+
+def test_init_then_base_set_with_upstream_adds_the_project(make_upstream, tmp_path):
+    # issue 17: getting-started's 'init' then 'base set nova 31.0.0 --upstream URL'
+    # needed a placeholder commit written by hand first
+    from click.testing import CliRunner
+
+    from verda_patch.cli import cli
+
+    up = make_upstream()
+    root = tmp_path / "cloud-patches"
+
+    def run(*args):
+        return CliRunner().invoke(cli, ["--repo", str(root), *args], catch_exceptions=False)
+
+    assert run("init").exit_code == 0
+    comments = (root / "base-commit").read_text()
+    result = run("base", "set", "sample", "1.0.0", "--upstream", str(up.path))
+    assert result.exit_code == 0, result.output
+    assert f"sample: added, upstream {up.path}, pinned to {up.rev('1.0.0')} (1.0.0)" in (
+        result.stdout
+    )
+    text = (root / "base-commit").read_text()
+    assert text.startswith(comments)  # the commented example stays as it was
+    assert text[len(comments) :] == (
+        f"sample:\n  upstream: {up.path}\n  commit: {up.rev('1.0.0')}\n  ref: 1.0.0\n"
+    )
+    assert run("apply", "sample").exit_code == 0
+    again = run("--json", "base", "set", "sample", "1.0.0", "--upstream", str(up.path))
+    assert again.exit_code == 0 and json.loads(again.stdout)["changed"] is False
+
+
+def test_base_set_without_upstream_names_the_option_for_a_new_project(make_patch_repo):
+    repo = make_patch_repo()
+    (repo.path / "base-commit").write_text("# nothing yet\n")
+    result = repo.run("base", "set", "nova", "31.0.0")
+    assert result.exit_code == 2 and "unknown project 'nova'" in result.stderr
+    assert "'verda-patch base set nova REF --upstream URL'" in result.stderr

@@ -164,7 +164,7 @@ def test_init_defaults_to_the_current_directory(
     result = CliRunner().invoke(cli, ["init"], catch_exceptions=False)
     assert result.exit_code == 0
     assert (tmp_path / "base-commit").is_file()
-    assert "Next: add your project to base-commit" in result.stdout
+    assert "Next: 'verda-patch base set <project> <tag> --upstream <URL>'" in result.stdout
 
 
 def test_init_ignores_a_broken_base_commit_it_keeps(tmp_path: Path) -> None:

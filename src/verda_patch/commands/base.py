@@ -71,9 +71,18 @@ def show(app: App, project: str, no_fetch: bool) -> None:
 @base.command("set")
 @click.argument("project", type=PROJECT)
 @click.argument("ref")
+@click.option(
+    "--upstream",
+    metavar="URL",
+    help="The project's upstream (URL or path): adds a project base-commit does not "
+    "list yet, or changes the upstream of one it does.",
+)
 @pass_app
-def set_(app: App, project: str, ref: str) -> None:
+def set_(app: App, project: str, ref: str, upstream: str | None) -> None:
     """Pin PROJECT to REF (a tag, branch or commit id of the upstream).
+
+    After 'verda-patch init', 'base set nova 31.0.0 --upstream URL' adds the
+    project: no commit id to look up and write by hand.
 
     REF is resolved in the cached mirror (fetched when missing); an annotated
     tag is peeled to its commit. base-commit gets the commit and REF as 'ref'
@@ -87,15 +96,25 @@ def set_(app: App, project: str, ref: str) -> None:
     from verda_patch import basefile, bump
     from verda_patch.worktree import repo_lock
 
-    app.projects([project])
+    if upstream is None:
+        app.projects([project])
     with repo_lock(app.root, notify=app.say):
         bump.refuse_if_bumping(app.config, project)
-        result = basefile.move(app.config, project, ref, notify=app.say)
+        result = basefile.move(app.config, project, ref, upstream=upstream, notify=app.say)
     if app.json:
         app.emit_json(result.to_json())
         return
     before = result.edit.before
     label = f" ({result.resolved.ref})" if result.resolved.ref else ""
+    if not before.commit:
+        app.out.print(
+            escape(
+                f"{project}: added, upstream {result.edit.after.upstream}, "
+                f"pinned to {result.resolved.commit}{label}"
+            ),
+            highlight=False,
+        )
+        return
     if not result.edit.changed:
         app.out.print(
             escape(f"{project}: already pinned to {result.resolved.commit}{label}"), highlight=False

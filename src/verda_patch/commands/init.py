@@ -49,6 +49,7 @@ def init(app: App) -> None:
             highlight=False,
         )
     app.out.print(
-        "\nNext: add your project to base-commit, then 'verda-patch apply <project>'.",
+        "\nNext: 'verda-patch base set <project> <tag> --upstream <URL>', then "
+        "'verda-patch apply <project>'.",
         highlight=False,
     )
