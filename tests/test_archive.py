@@ -128,7 +128,9 @@ def test_version_and_default_file_name(scenario, tmp_path, monkeypatch):
     result = archive(load(scenario.repo.path), "sample")
     assert result.version == f"1.0.0+verda.3.g{result.head[:10]}"
     assert is_pep440(result.version)
-    assert result.path == tmp_path / f"sample-{result.version}.tar.gz"
+    # issue 17: in dist/ of the patch repo, which git ignores: a tag is not blocked
+    assert result.path == scenario.repo.path / "dist" / f"sample-{result.version}.tar.gz"
+    assert git(scenario.repo.path, "status", "--porcelain", "--untracked-files=all") == ""
     assert result.prefix == f"sample-{result.version}/"
     assert result.pbr_name is None  # no setup.py: no PKG-INFO
     assert not any(m.name.endswith("/PKG-INFO") for m in _members(result.path))

@@ -65,6 +65,10 @@ def test_number_goes_up_and_dry_run_creates_nothing(repo):
     assert _tag(repo).name == "sample-1.0.0-verda.1"
     git(repo.path, "tag", "sample-1.0.0-verda.7")
     git(repo.path, "tag", "sample-1.0.0-verda.x")  # not a number: ignored
+    same = _tag(repo, dry_run=True)  # HEAD has its tags: the highest is named, none made
+    assert same.name == "sample-1.0.0-verda.7" and same.already and not same.created
+    (repo.path / "NOTES").write_text("next\n")
+    repo.commit_all("next release")
     planned = _tag(repo, dry_run=True)
     assert planned.name == "sample-1.0.0-verda.8" and not planned.created
     assert "sample-1.0.0-verda.8" not in git(repo.path, "tag", "--list")

@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
 import subprocess
 import tarfile
@@ -277,6 +278,23 @@ def default_name(project: str, version: str) -> str:
     return f"{project}-{version}.tar.gz"
 
 
+DIST_DIR = "dist"
+# a dist/ that archive makes ignores itself, also in a repo init did not make
+DIST_GITIGNORE = b"# written by verda-patch: archives are build output, not patch files\n*\n"
+
+
+def default_output(root: Path, name: str) -> Path:
+    """``dist/<name>`` in the patch repo: out of what git tracks, so a ``tag`` after an
+    ``archive`` is not blocked by the tarball (init's .gitignore lists dist/)."""
+    from verda_patch import contain
+
+    existed = os.path.lexists(root / DIST_DIR)
+    dist = contain.folder(root, DIST_DIR, create=True)
+    if not existed:
+        (dist / ".gitignore").write_bytes(DIST_GITIGNORE)
+    return dist / name
+
+
 def archive(
     config: RepoConfig,
     project: str,
@@ -287,7 +305,7 @@ def archive(
 ) -> ArchiveResult:
     """Build the series in a scratch tree and write it as a reproducible tarball.
 
-    ``output`` None: ``<project>-<version>.tar.gz`` in the current directory.
+    ``output`` None: ``dist/<project>-<version>.tar.gz`` in the patch repo.
     ``version`` None: ``<ref or describe>+verda.<N>.g<head>`` (see :func:`local_version`).
     """
     proj = config.project(project)
@@ -309,7 +327,7 @@ def archive(
     extra = {MANIFEST: (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()}
     if pbr_name:
         extra[PKG_INFO] = pkg_info(pbr_name, version)
-    target = output or Path.cwd() / default_name(project, version)
+    target = output or default_output(config.root, default_name(project, version))
     digest = write_tarball(target, prefix, members, extra, mtime)
     return ArchiveResult(
         project=project,

@@ -44,6 +44,7 @@ class TagResult:
     files: tuple[TaggedFile, ...]  # series, custom-source, settings
     message: str
     created: bool
+    already: bool = False  # the target already carried this release's tag (``name``)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -51,6 +52,7 @@ class TagResult:
             "tag": self.name,
             "target": self.target,
             "created": self.created,
+            "already_tagged": self.already,
             "base": {
                 "upstream": self.upstream,
                 "commit": self.base,
@@ -91,6 +93,9 @@ def refuse_if_dirty(root: Path) -> None:
             ":(exclude).verda",
         ],  # our own work trees and state, even if not ignored
         cwd=root,
+        # read-only, and what the user ignores (core.excludesFile in their global
+        # config: a build's tarball, an editor's files) must not count as a change
+        user_config=True,
     )
     changed = [entry[3:] for entry in git.zsplit(res.stdout) if len(entry) > 3]
     if changed:
@@ -107,17 +112,29 @@ def check_pattern(pattern: str, settings_file: Path) -> None:
         raise ConfigError(problem, file=settings_file, hint="e.g. '{project}-{ref}-verda.{n}'")
 
 
-def _next_name(root: Path, pattern: str, values: dict[str, str]) -> str:
-    """The pattern filled with the smallest ``n`` above every existing tag's."""
+def _pattern_re(pattern: str, values: dict[str, str]) -> re.Pattern[str]:
     head, _, tail = pattern.partition("{n}")
-    regex = re.compile(
+    return re.compile(
         re.escape(head.format(**values)) + r"(\d+)" + re.escape(tail.format(**values)) + "$"
     )
+
+
+def _next_name(root: Path, pattern: str, values: dict[str, str]) -> str:
+    """The pattern filled with the smallest ``n`` above every existing tag's."""
+    regex = _pattern_re(pattern, values)
     numbers = [0]
     for tag in git.out(["tag", "--list"], cwd=root).splitlines():
         if m := regex.match(tag):
             numbers.append(int(m.group(1)))
     return pattern.format(**values, n=max(numbers) + 1)
+
+
+def _existing_tag(root: Path, target: str, pattern: str, values: dict[str, str]) -> str | None:
+    """A tag of this release pattern that already points at ``target``, if any."""
+    regex = _pattern_re(pattern, values)
+    at = git.out(["tag", "--list", "--points-at", target], cwd=root).splitlines()
+    found = sorted((int(m.group(1)), tag) for tag in at if (m := regex.match(tag)))
+    return found[-1][1] if found else None
 
 
 def _files(config: RepoConfig, project: str) -> tuple[list[TaggedFile], list[TaggedFile]]:
@@ -201,7 +218,8 @@ def tag(
     described = describe_commit(mirror.path, proj.commit)
     ref = proj.ref or described or proj.commit[:12]
     values = {"project": project, "ref": ref, "commit": proj.commit[:12]}
-    name = _next_name(root, pattern, values)
+    existing = _existing_tag(root, target, pattern, values)
+    name = existing or _next_name(root, pattern, values)
     check = git.run(["check-ref-format", f"refs/tags/{name}"], cwd=root, ok=(0, 1))
     if check.returncode or name.startswith("-"):
         raise ConfigError(
@@ -211,7 +229,7 @@ def tag(
         )
     patches, others = _files(config, project)
     message = _message(project, proj.shown_upstream, proj.commit, ref, described, patches, others)
-    if not dry_run:
+    if not dry_run and not existing:
         git.run(
             [
                 "tag",
@@ -238,5 +256,6 @@ def tag(
         patches=tuple(patches),
         files=tuple(others),
         message=message,
-        created=not dry_run,
+        created=not dry_run and not existing,
+        already=existing is not None,
     )

@@ -24,6 +24,8 @@ def test_tag_human_and_json(repo):
     assert result.exit_code == 0, result.stderr
     assert "tagged sample-1.0.0-verda.1" in result.stdout
     assert "git push origin sample-1.0.0-verda.1" in result.stderr
+    (repo.path / "NOTES").write_text("next release\n")
+    repo.commit_all("next")
     result = repo.run("--json", "tag", "sample")
     doc = json.loads(result.stdout)
     assert doc["tag"] == "sample-1.0.0-verda.2" and doc["created"] is True
@@ -59,3 +61,36 @@ def test_not_a_git_repo_is_exit_2(repo):
     result = repo.run("tag", "sample")
     assert result.exit_code == 2
     assert "not a git repository" in result.stderr
+
+
+def test_a_commit_that_has_its_tag_says_so(repo):
+    # issue 17: a second 'tag' on the same commit silently made sample-1.0.0-verda.2
+    assert repo.run("tag", "sample").exit_code == 0
+    again = repo.run("tag", "sample")
+    assert again.exit_code == 0
+    assert "is already tagged sample-1.0.0-verda.1; nothing created" in again.stdout
+    dry = repo.run("--json", "tag", "sample", "--dry-run")
+    doc = json.loads(dry.stdout)
+    assert doc["already_tagged"] is True and doc["tag"] == "sample-1.0.0-verda.1"
+    assert git(repo.path, "tag", "--list") == "sample-1.0.0-verda.1"
+
+
+def test_ignored_files_do_not_block_tag(repo, tmp_path):
+    # issue 17: an archive's tarball, or what the user's global excludes ignore
+    excludes = tmp_path / "global-ignore"
+    excludes.write_text("*.swp\n")
+    git(
+        repo.path,
+        "config",
+        "--file",
+        str(tmp_path / "home" / ".gitconfig"),
+        "core.excludesFile",
+        str(excludes),
+    )
+    (repo.path / "base-commit.swp").write_text("editor swap\n")
+    from verda_patch.archive import default_output
+
+    default_output(repo.path, "sample-1.0.0.tar.gz").write_bytes(b"a tarball")
+    for args in (("tag", "sample", "--dry-run"), ("tag", "sample")):
+        result = repo.run(*args)
+        assert result.exit_code == 0, result.output

@@ -15,7 +15,7 @@ from verda_patch.cli import PROJECT, App, pass_app
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write here (default: ./PROJECT-VERSION.tar.gz).",
+    help="Write here (default: dist/PROJECT-VERSION.tar.gz in the patch repo, ignored by git).",
 )
 @click.option(
     "--pkg-version",

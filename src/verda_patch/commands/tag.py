@@ -19,7 +19,9 @@ def tag(app: App, project: str, dry_run: bool) -> None:
     'ref:' or 'git describe' of the base commit). The message records the
     upstream, the base commit, the ref and every patch, series and
     custom-source file with its sha256, so the release can be rebuilt exactly.
-    Refuses (exit 1) while the patch repo has uncommitted changes.
+    Refuses (exit 1) while the patch repo has uncommitted changes (files git
+    ignores, the user's global excludes included, do not count). A HEAD that
+    already carries this release's tag is said so, and no second tag is made.
     """
     from rich.markup import escape
 
@@ -31,6 +33,15 @@ def tag(app: App, project: str, dry_run: bool) -> None:
         result = release.tag(app.config, project, dry_run=dry_run, notify=app.say)
     if app.json:
         app.emit_json(result.to_json())
+        return
+    if result.already:
+        app.out.print(
+            escape(
+                f"{result.target[:12]} is already tagged {result.name}; nothing created "
+                "(commit a change to tag a new release)"
+            ),
+            highlight=False,
+        )
         return
     if dry_run:
         app.out.print(
