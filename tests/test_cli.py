@@ -81,7 +81,6 @@ def test_exit_codes_are_class_attributes() -> None:
         errors.DirtyWorkTree,
         errors.GitError,
         errors.NothingToDo,
-        errors.Busy,
     ):
         assert cls.exit_code == 1, cls
 

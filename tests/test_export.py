@@ -17,11 +17,11 @@ from verda_patch.apply import apply_project
 from verda_patch.errors import DirtyWorkTree
 from verda_patch.export import (
     ExportResult,
+    _text_verdict,
     add_trailer,
     export_project,
     export_tree,
     render_commit,
-    same_meaning,
     strip_trailer,
 )
 from verda_patch.worktree import WorkTree
@@ -277,7 +277,13 @@ def test_subject_only_commit_renders_like_format_patch(tmp_path: Path) -> None:
     assert b"\n-- \n" not in rendered
 
 
-# --- same_meaning ----------------------------------------------------------------------------
+# --- form is not meaning (export's text verdict) ----------------------------------------------
+
+
+def same_meaning(old: bytes, new: bytes, *, name: str = "") -> bool:
+    """What export decides from the text alone: same meaning (True), else changed or
+    only an apply test can tell."""
+    return _text_verdict(old, new, name)[0] is True
 
 
 def test_form_is_not_meaning(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from verda_patch import contain, git, opstate, presence
@@ -94,7 +94,6 @@ class Hooks:
     progress: Progress | None = None
     notify: Notify | None = None
     fetch_progress: Callable[[str, int, int], None] | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
     def say(self, message: str) -> None:
         if self.notify:

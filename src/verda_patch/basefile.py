@@ -271,12 +271,6 @@ def set_base(
     return BaseEdit(path, before[project], after[project], new_text != text)
 
 
-def restore(path: Path, data: bytes) -> None:
-    """Put ``base-commit`` back exactly as it was (``base bump --abort``)."""
-    if not path.exists() or path.read_bytes() != data:
-        write_atomic(path, data)
-
-
 # --- resolving and describing bases in the mirror ------------------------------------------
 
 _HEX_RE = re.compile(r"[0-9a-fA-F]{4,40}")

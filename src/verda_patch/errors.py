@@ -106,10 +106,6 @@ class NothingToDo(OperationFailed):
     """The command found nothing to act on (e.g. ``new`` with no change)."""
 
 
-class Busy(OperationFailed):
-    """Another verda-patch process holds the lock."""
-
-
 class GitError(OperationFailed):
     """A git process failed where success was expected."""
 

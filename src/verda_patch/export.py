@@ -365,25 +365,6 @@ def _same_header(old: Meaning, new: Meaning, *, check_subject: bool = True) -> b
     )
 
 
-def same_meaning(old: bytes, new: bytes, *, name: str = "") -> bool:
-    """SPEC "form is not meaning", judged on the text alone.
-
-    True when subject, message (minus the ``Verda-Patch`` trailer), author, date
-    and the diff (minus ``index`` lines and hunk-header context) agree. ``name``
-    is the old file's name: a plain diff takes its subject from it (without a
-    name a plain diff's subject is not compared). ``export`` adds an apply test
-    for diffs that differ as text but not in effect.
-    """
-    if old == new:
-        return True
-    try:
-        a = meaning_of(old, name)
-        b = meaning_of(new, name)
-    except PatchError:
-        return False
-    return _same_header(a, b, check_subject=a.has_header or bool(name)) and a.diff == b.diff
-
-
 def _applies_to(repo: Path, commit: str, tree: str, diff: bytes) -> bool:
     """Does ``diff`` applied to ``commit``'s parent give ``tree`` (the commit's)?"""
     fd, index = tempfile.mkstemp(prefix="verda-index-")

@@ -59,8 +59,6 @@ _TRANSPORT_VARS = frozenset(
     }
 )
 
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
-
 
 @dataclass(frozen=True)
 class Result:

@@ -131,10 +131,6 @@ class Patch:
             return self.date
         return parsed.isoformat()
 
-    @property
-    def full_message(self) -> str:
-        return self.subject + ("\n\n" + self.message if self.message else "")
-
 
 # --- text ---------------------------------------------------------------------
 
