@@ -109,7 +109,7 @@ def set_(app: App, project: str, ref: str, upstream: str | None) -> None:
     if not before.commit:
         app.out.print(
             escape(
-                f"{project}: added, upstream {result.edit.after.upstream}, "
+                f"{project}: added, upstream {result.edit.after.shown_upstream}, "
                 f"pinned to {result.resolved.commit}{label}"
             ),
             highlight=False,
