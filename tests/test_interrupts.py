@@ -121,3 +121,27 @@ def test_prune_yes_interrupted_then_rerun(make_upstream, make_patch_repo, sig):
     result = repo.run("prune", "sample", "--yes")
     assert result.exit_code == 0, result.stderr
     assert [p.name for p in folder.iterdir() if p.name != "series"] == []
+
+
+def test_an_interrupt_inside_a_callback_is_delivered_again():
+    # a signal landing in an import lock's weakref callback was printed as
+    # "Exception ignored ... KeyboardInterrupt" and then lost
+    code = (
+        "import sys, time, weakref\n"
+        "from verda_patch import __main__ as entry\n"
+        "import signal\n"
+        "signal.signal(signal.SIGALRM, entry._interrupted)\n"
+        "sys.unraisablehook = entry._unraisable\n"
+        "class A: pass\n"
+        "a = A()\n"
+        "def cb(ref): raise KeyboardInterrupt\n"
+        "r = weakref.ref(a, cb)\n"
+        "try:\n"
+        "    del a\n"
+        "    time.sleep(5)\n"
+        "    print('lost')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout == "interrupted\n" and proc.stderr == "", proc.stderr

@@ -18,9 +18,22 @@ def _interrupted(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _unraisable(args: "sys.UnraisableHookArgs") -> None:
+    if isinstance(args.exc_value, KeyboardInterrupt):
+        # the signal landed in a callback that cannot raise (an import lock's
+        # weakref callback, a finalizer): Python would print "Exception ignored"
+        # and carry on. Deliver it again a moment later, to the code that runs
+        # then (a signal raised right here would land in this hook again).
+        signal.setitimer(signal.ITIMER_REAL, 0.005)
+        return
+    sys.__unraisablehook__(args)
+
+
 def main() -> None:
     signal.signal(signal.SIGINT, _interrupted)
     signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGALRM, _interrupted)  # an interrupt delivered again, see below
+    sys.unraisablehook = _unraisable
     try:
         from verda_patch.cli import cli
 
