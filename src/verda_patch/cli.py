@@ -248,33 +248,20 @@ def _late_global(name: str) -> Callable[[click.Context, click.Parameter, Any], N
     return callback
 
 
+# name → (option strings, settings); the group's own options, repeated hidden
+_LATE_GLOBALS: dict[str, tuple[list[str], dict[str, Any]]] = {
+    "repo": (["--repo"], {"type": click.Path(file_okay=False, path_type=Path)}),
+    "json": (["--json"], {"is_flag": True}),
+    "verbose": (["-v", "--verbose"], {"count": True}),
+    "quiet": (["-q", "--quiet"], {"is_flag": True}),
+}
+
+
 def _global_options() -> list[click.Option]:
     """The group's --repo/--json/-v/-q, accepted after the command too (SPEC: before or after)."""
     return [
-        click.Option(
-            ["--repo"],
-            type=click.Path(file_okay=False, path_type=Path),
-            hidden=True,
-            expose_value=False,
-            callback=_late_global("repo"),
-        ),
-        click.Option(
-            ["--json"], is_flag=True, hidden=True, expose_value=False, callback=_late_global("json")
-        ),
-        click.Option(
-            ["-v", "--verbose"],
-            count=True,
-            hidden=True,
-            expose_value=False,
-            callback=_late_global("verbose"),
-        ),
-        click.Option(
-            ["-q", "--quiet"],
-            is_flag=True,
-            hidden=True,
-            expose_value=False,
-            callback=_late_global("quiet"),
-        ),
+        click.Option(opts, hidden=True, expose_value=False, callback=_late_global(name), **extra)
+        for name, (opts, extra) in _LATE_GLOBALS.items()
     ]
 
 

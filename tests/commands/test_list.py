@@ -219,3 +219,33 @@ def test_list_does_not_touch_the_repo(scene) -> None:
     repo.commit_all("patches")
     assert repo.run("list").exit_code == 0
     assert git(repo.path, "status", "--porcelain", "--ignored") == ""
+
+
+def test_list_at_80_columns_one_line_per_patch_file_whole(
+    make_upstream, make_patch_repo, monkeypatch
+):
+    # issue 17: tables readable at 80 columns, list one line per patch
+    from rich.console import Console
+
+    from verda_patch import cli as cli_module
+
+    # a terminal 80 columns wide (output that is not a terminal is always 200)
+    monkeypatch.setattr(
+        cli_module, "_console", lambda stream: Console(file=stream, width=80, soft_wrap=False)
+    )
+
+    up = make_upstream()
+    repo = make_patch_repo()
+    repo.set_base("sample", up, up.rev("1.0.0"), ref="1.0.0")
+    names = [
+        f"{i:04d}-{'Make-the-scheduler-prefer-hosts-with-free-RAM'[: 20 + i]}.patch"
+        for i in range(1, 4)
+    ]
+    for name in names:
+        repo.add_patch("sample", "general", name, up.format_patch("HEAD"))
+    result = repo.run("list", "sample")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert all(len(line.rstrip()) <= 80 for line in lines), result.stdout
+    for name in names:
+        assert sum(name in line for line in lines) == 1, name

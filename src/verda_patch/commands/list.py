@@ -23,24 +23,39 @@ def list_(app: App, project: str | None) -> None:
         app.emit_json({"projects": [p.to_json() for p in projects]})
         return
     from rich.markup import escape
-    from rich.table import Table
 
+    from verda_patch.tables import KEEP, Column, build
+
+    # one line per patch: the file is never cut; at 80 columns the subject
+    # shrinks and files, #, Change-Id and author give way, in that order
+    columns = (
+        Column("#", priority=10, justify="right"),
+        Column("category", priority=80),
+        Column("file", priority=KEEP),
+        Column("subject", priority=70, elastic=True, min_width=16),
+        Column("author", priority=40, elastic=True, min_width=8),
+        Column("Change-Id", priority=30),
+        Column("files", priority=20, justify="right"),
+    )
+    out = app.out
     for listing in projects:
         base = listing.project
         count = len(listing.patches)
         title = escape(f"{base.name} @ {base.ref or base.commit[:12]}  ({count} patches)")
-        table = Table(title=title, title_justify="left", show_lines=False)
-        for column in ("#", "category", "file", "subject", "author", "Change-Id", "files"):
-            table.add_column(column, justify="right" if column in ("#", "files") else "left")
-        for i, patch in enumerate(listing.patches, 1):
-            cells = (
-                str(i),
-                patch.category,
-                patch.name,
-                patch.subject,
-                patch.author_name or patch.author_email or "",
-                (patch.change_id or "")[:12],
-                str(len(patch.files)),
+        rows = [
+            tuple(
+                escape(cell)
+                for cell in (
+                    str(i),
+                    patch.category,
+                    patch.name,
+                    patch.subject,
+                    patch.author_name or patch.author_email or "",
+                    (patch.change_id or "")[:12],
+                    str(len(patch.files)),
+                )
             )
-            table.add_row(*(escape(cell) for cell in cells))
-        app.out.print(table)
+            for i, patch in enumerate(listing.patches, 1)
+        ]
+        table, _ = build(columns, rows, out.width, title=title)
+        out.print(table)

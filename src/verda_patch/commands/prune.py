@@ -10,6 +10,7 @@ from verda_patch.cli import PROJECT, App, pass_app
 
 if TYPE_CHECKING:
     from verda_patch.merged import Report, Verdict
+    from verda_patch.tables import Column
 
 _STYLE = {"merged": "green", "partial": "yellow", "absent": "dim"}
 
@@ -100,29 +101,45 @@ def _note(verdict: Verdict) -> str:
     return ""
 
 
+def columns() -> tuple[Column, ...]:
+    """The prune table: the file and the verdict are never cut; 'diff' saying the same
+    on every row is said once below; at 80 columns match and diff give way first."""
+    from verda_patch.tables import KEEP, Column
+
+    return (
+        Column("patch", priority=KEEP),
+        Column("verdict", priority=KEEP),
+        Column("match", priority=30),
+        Column("upstream", priority=50, wrap=True, elastic=True, min_width=20),
+        Column("diff", priority=20, uniform_note=True),
+        Column("note", priority=60, wrap=True, elastic=True),
+    )
+
+
 def _render(app: App, report: Report) -> None:
     from rich.markup import escape
-    from rich.table import Table
+
+    from verda_patch.tables import build
 
     title = (
         f"{report.project}: {report.base[:12]}..{escape(report.ref)} "
         f"({report.commit[:12]}, {report.range_commits} upstream commits)"
     )
-    table = Table(title=title, title_justify="left")
-    for column in ("patch", "verdict", "match", "upstream", "diff"):
-        table.add_column(column, no_wrap=column != "upstream")
-    table.add_column("note", ratio=1)
-    for v in report.verdicts:
-        style = _STYLE.get(v.status, "")
-        table.add_row(
+    rows = [
+        (
             escape(v.file),
-            f"[{style}]{v.status}[/]",
+            f"[{_STYLE.get(v.status, '')}]{v.status}[/]",
             v.match or "",
             _evidence(v),
             _diff_note(v),
             _note(v),
         )
+        for v in report.verdicts
+    ]
+    table, notes = build(columns(), rows, app.out.width, title=title)
     app.out.print(table)
+    for line in notes:
+        app.out.print(line, highlight=False)
 
     counts = {s: report.count(s) for s in ("merged", "partial", "absent")}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
