@@ -56,8 +56,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "verda-patch base bump nova 32.0.0 --yes",
     ),
     "check": (
-        "verda-patch check --junit report.xml",
-        "verda-patch check nova --against 32.0.0",
+        'verda-patch check --junit report.xml --markdown "$GITHUB_STEP_SUMMARY"',
+        "verda-patch check nova --against 32.0.0 --against 33.0.0",
     ),
     "review": (
         "verda-patch review nova",

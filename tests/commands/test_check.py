@@ -94,3 +94,28 @@ def test_against_an_unknown_ref_fails_the_forward_check(scenario):
     assert result.exit_code == 1
     (bad,) = [r for r in json.loads(result.stdout)["results"] if not r["ok"]]
     assert bad["check"] == "forward" and "no-such-branch" in bad["message"]
+
+
+def test_markdown_report_for_a_pull_request(scenario, tmp_path):
+    # issue 17: per project the patches by category, what failed and why, the forecast
+    path = scenario.patches / GENERAL
+    path.write_text(path.read_text().replace(" LIMITS = {'cores': 20", " LIMITS = {'cores': 99"))
+    summary = tmp_path / "summary.md"
+    result = scenario.repo.run("check", "--markdown", str(summary), "--against", "master")
+    assert result.exit_code == 1
+    text = summary.read_text()
+    assert text.startswith("## verda-patch check: ❌ ")
+    assert "### sample" in text
+    assert "| category | patches | passed | failed |" in text
+    assert "| general | 1 | 0 | 1 |" in text
+    assert f"❌ **apply** `patches/sample/{GENERAL}`" in text
+    assert "`sample/quota.py`" in text
+    assert "**Forecast per release** (`--against`)" in text and "| patch | master |" in text
+    assert "all checks passed" not in result.stdout  # the terminal report is printed too
+
+
+def test_markdown_on_stdout(scenario):
+    result = scenario.repo.run("check", "--markdown", "-")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("## verda-patch check: ✅ all checks passed\n")
+    assert "| apply | ✅ | 3/3 patches |" in result.stdout

@@ -25,6 +25,13 @@ _MARK = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "skip": "[dim]-[/]"}
     help="Also write JUnit XML here: one testcase per patch, one per repo check.",
 )
 @click.option(
+    "--markdown",
+    "markdown",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the report as Markdown here, for a PR comment or "
+    "$GITHUB_STEP_SUMMARY ('-': on stdout instead of the table).",
+)
+@click.option(
     "--against",
     metavar="REF",
     multiple=True,
@@ -32,7 +39,13 @@ _MARK = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "skip": "[dim]-[/]"}
     "applies, or stops applying (with the first conflicting path).",
 )
 @pass_app
-def check(app: App, project: str | None, junit: Path | None, against: tuple[str, ...]) -> None:
+def check(
+    app: App,
+    project: str | None,
+    junit: Path | None,
+    markdown: Path | None,
+    against: tuple[str, ...],
+) -> None:
     """CI gate: config, series, parsing, invariants, clean apply, export no-op, review/.
 
     Without PROJECT every project of base-commit is checked. Every check is
@@ -55,7 +68,7 @@ def check(app: App, project: str | None, junit: Path | None, against: tuple[str,
     except ConfigError as exc:
         # still write the JUnit/JSON, so CI shows the broken config as a failed test
         report = gate.config_failed(exc, app.repo_option)
-        _emit(app, report, junit)
+        _emit(app, report, junit, markdown)
         raise
     if project is not None:
         app.projects([project])
@@ -66,7 +79,7 @@ def check(app: App, project: str | None, junit: Path | None, against: tuple[str,
             against=against,
             hooks=Hooks(progress=bar, notify=app.say),
         )
-    _emit(app, report, junit)
+    _emit(app, report, junit, markdown)
     if report.ok:
         return
     failures = report.failures
@@ -80,13 +93,22 @@ def check(app: App, project: str | None, junit: Path | None, against: tuple[str,
     raise CheckFailed(text)
 
 
-def _emit(app: App, report: Report, junit: Path | None) -> None:
+def _emit(app: App, report: Report, junit: Path | None, markdown: Path | None = None) -> None:
     from verda_patch import check as gate
     from verda_patch.store import write_atomic
 
     if junit is not None:
         write_atomic(junit, gate.junit_xml(report))
         app.say(f"wrote {junit}")
+    if markdown is not None:
+        from verda_patch.check_markdown import render
+
+        text = render(report)
+        if str(markdown) == "-" and not app.json:
+            click.echo(text, nl=False)
+            return
+        write_atomic(markdown, text.encode("utf-8"))
+        app.say(f"wrote {markdown}")
     if app.json:
         app.emit_json(report.to_json())
         return
