@@ -3,11 +3,17 @@
 Ctrl-C (or a CI job's SIGTERM) at any moment exits 130 with one line, never a
 traceback: the handlers go in here, before click, rich or any command module
 is imported, so a signal landing during start-up unwinds like one landing
-mid-command.
+mid-command. They are set through ``_signal``, the C module under ``signal``:
+importing ``signal`` itself builds its enums first (milliseconds in which a
+Ctrl-C would still be Python's own traceback).
 """
 
-import signal
 import sys
+
+try:
+    import _signal as signal  # type: ignore[import-not-found]  # CPython: no import-time work
+except ImportError:  # pragma: no cover - other Pythons
+    import signal
 
 EXIT_INTERRUPTED = 130
 
