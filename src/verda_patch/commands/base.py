@@ -256,18 +256,23 @@ def _render_verdicts(
     app: App, verdicts: tuple[object, ...], removable: tuple[str, ...], *, planned: bool
 ) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
     from verda_patch.bump import PatchVerdict
+    from verda_patch.tables import KEEP, Column, build
 
-    rows = [v for v in verdicts if isinstance(v, PatchVerdict) and v.status != "absent"]
-    if not rows:
+    shown = [v for v in verdicts if isinstance(v, PatchVerdict) and v.status != "absent"]
+    if not shown:
         return
-    table = Table(title_justify="left", show_lines=False)
-    for column in ("patch", "verdict", "evidence", "action"):
-        table.add_column(column)
+    # the file and the verdict are never cut; evidence gives way before the action
+    columns = (
+        Column("patch", priority=KEEP),
+        Column("verdict", priority=KEEP),
+        Column("evidence", priority=30, wrap=True, elastic=True, min_width=16),
+        Column("action", priority=60, wrap=True, elastic=True),
+    )
+    rows = []
     gone = set(removable)
-    for v in rows:
+    for v in shown:
         if v.file in gone:
             action = "[green]would prune[/]" if planned else "[green]prune[/]"
         elif v.status == "partial":
@@ -277,7 +282,8 @@ def _render_verdicts(
         else:
             action = "[yellow]keep[/] " + escape(v.warning or "")
         style = "green" if v.status == "merged" else "yellow"
-        table.add_row(escape(v.file), f"[{style}]{v.status}[/]", escape(_evidence(v)), action)
+        rows.append((escape(v.file), f"[{style}]{v.status}[/]", escape(_evidence(v)), action))
+    table, _ = build(columns, rows, app.out.width)
     app.out.print(table)
 
 

@@ -167,9 +167,9 @@ _FORECAST_STYLE = {
 def _render_forecast(app: App, report: Report) -> None:
     """One table per project: a row per patch, a column per --against release."""
     from rich.markup import escape
-    from rich.table import Table
 
     from verda_patch import check as gate
+    from verda_patch.tables import KEEP, Column, build
 
     by_project: dict[str, dict[str, dict[str, gate.Result]]] = defaultdict(dict)
     refs: dict[str, dict[str, None]] = defaultdict(dict)
@@ -178,10 +178,10 @@ def _render_forecast(app: App, report: Report) -> None:
             by_project[r.project or ""].setdefault(r.file, {})[r.against] = r
             refs[r.project or ""][r.against] = None
     for project, rows in by_project.items():
-        table = Table(title=f"{project}: forecast per release", title_justify="left")
-        table.add_column("patch", no_wrap=True)
-        for ref in refs[project]:
-            table.add_column(escape(ref), no_wrap=True)
+        # the patch and every release's verdict are never cut (a long one folds)
+        columns = [Column("patch", priority=KEEP)]
+        columns += [Column(escape(ref), priority=KEEP) for ref in refs[project]]
+        lines = []
         for file, cells in rows.items():
             values = []
             for ref in refs[project]:
@@ -190,5 +190,7 @@ def _render_forecast(app: App, report: Report) -> None:
                 text = kind + (f" at {cell.paths[0]}" if cell and cell.paths else "")
                 style = _FORECAST_STYLE.get(kind, "dim")
                 values.append(f"[{style}]{escape(text)}[/]" if style else escape(text))
-            table.add_row(escape(file), *values)
+            lines.append((escape(file), *values))
+        title = f"{project}: forecast per release"
+        table, _ = build(columns, lines, app.out.width, title=title)
         app.out.print(table)
