@@ -297,13 +297,19 @@ def test_errors_about_typed_values_name_the_option(make_upstream, make_patch_rep
     assert picked.exit_code == 2 and "error: REV: 'no-such-rev'" in picked.stderr, picked.stderr
 
 
-def test_the_same_value_from_base_commit_still_names_the_file(make_upstream, make_patch_repo):
-    up = make_upstream()
-    repo = make_patch_repo()
-    repo.set_base("sample", up, up.rev("1.0.0"), branch="no-such-branch")
-    result = run("--repo", str(repo.path), "prune", "sample")
-    assert result.exit_code == 2
-    assert re.search(r"^error: \S*base-commit:\d+: 'no-such-branch'", result.stderr, re.M)
+def test_the_same_value_from_a_file_still_names_the_file(monkeypatch) -> None:
+    # only a value the user typed moves the blame to the option
+    @click.command()
+    @click.option("--against")
+    def boom(against: str | None) -> None:
+        raise errors.UserError("bad ref", file="base-commit", line=3, value="stable/x")
+
+    monkeypatch.setitem(cli.commands, "boom", boom)
+    typed = CliRunner().invoke(cli, ["boom", "--against", "stable/x"])
+    assert typed.exit_code == 2 and typed.stderr == "error: --against: bad ref\n"
+    for args in (["boom"], ["boom", "--against", "other"]):
+        result = CliRunner().invoke(cli, args)
+        assert result.stderr == "error: base-commit:3: bad ref\n", args
 
 
 def _parses(line: str) -> None:
