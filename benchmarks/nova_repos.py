@@ -40,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import git, git_out, rmtree, verda
+from common import git, rmtree, verda
 
 BASE = "31.0.0"
 BACKPORTS_TIP = "stable/2025.1"
@@ -88,10 +88,7 @@ def build_repo(root: Path, upstream: Path, base: str, patches: Sequence[Path], c
     root.mkdir(parents=True)
     git(root, "init", "-q")
     verda(root, "init", cache=cache)
-    # base set moves a project that base-commit lists; name it with any commit first
-    commit = git_out(upstream, "rev-parse", f"{base}^{{commit}}")
-    (root / "base-commit").write_text(f"{PROJECT}:\n  upstream: {upstream}\n  commit: {commit}\n")
-    verda(root, "base", "set", PROJECT, base, cache=cache)
+    verda(root, "base", "set", PROJECT, base, "--upstream", str(upstream), cache=cache)
     folder = root / "patches" / PROJECT / CATEGORY
     folder.mkdir(parents=True, exist_ok=True)
     width = max(4, len(str(len(patches))))
