@@ -104,12 +104,21 @@ def test_usage_errors_are_exit_2(make_upstream, make_patch_repo, tmp_path):
     assert result.exit_code == 2 and "'nope' is no commit, branch or tag" in result.stderr
 
 
-def test_merges_and_empty_commits_are_skipped(make_upstream, make_patch_repo, tmp_path):
+WHO = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org"}
+
+
+def _fork_with_side_branch(make_upstream, make_patch_repo, tmp_path):
+    """The fork of ``fork_of`` plus a branch ``side`` at the base, checked out."""
     up, repo = _repo(make_upstream, make_patch_repo)
     fork = tmp_path / "fork"
     fork_of(up, fork, up.rev("1.0.0"))
-    who = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org"}
     git(fork, "checkout", "-q", "-b", "side", "1.0.0")
+    return repo, fork
+
+
+def test_merges_and_empty_commits_are_skipped(make_upstream, make_patch_repo, tmp_path):
+    repo, fork = _fork_with_side_branch(make_upstream, make_patch_repo, tmp_path)
+    who = WHO
     git(fork, "commit", "-q", "--allow-empty", "-m", "Nothing", env=who)
     (fork / "side.txt").write_text("side\n")
     git(fork, "add", "side.txt")
@@ -125,11 +134,8 @@ def test_merges_and_empty_commits_are_skipped(make_upstream, make_patch_repo, tm
 
 
 def test_a_merge_that_resolved_a_conflict_is_exit_1(make_upstream, make_patch_repo, tmp_path):
-    up, repo = _repo(make_upstream, make_patch_repo)
-    fork = tmp_path / "fork"
-    fork_of(up, fork, up.rev("1.0.0"))
-    who = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org"}
-    git(fork, "checkout", "-q", "-b", "side", "1.0.0")
+    repo, fork = _fork_with_side_branch(make_upstream, make_patch_repo, tmp_path)
+    who = WHO
     (fork / "README.rst").write_text("Side\n")
     git(fork, "commit", "-q", "-am", "Side title", env=who)
     git(fork, "checkout", "-q", "corp")
