@@ -125,14 +125,21 @@ def test_check_never_touches_the_work_tree(scenario):
     assert not list((scenario.repo.path / ".verda" / "tmp").glob("sample-*"))
 
 
-def test_unparseable_patch_fails_only_its_parse(scenario):
+def test_unparseable_patches_fail_each_its_own_parse(scenario):
     (scenario.patches / GENERAL).write_text("this is not a patch\n")
+    (scenario.patches / CUSTOM).write_text(
+        "--- a/README.rst\n+++ b/README.rst\n@@ -1,3 +1,3 @@\n-Sample\n+Verda\n"
+    )
     report = scenario.run()
     assert report.exit_code == 1
-    assert _failed(report) == [("parse", GENERAL)]
+    assert _failed(report) == [("parse", GENERAL), ("parse", CUSTOM)]
     (bad,) = _by(report, "parse", GENERAL)
     assert bad.path == f"patches/sample/{GENERAL}"
     assert "no diff" in bad.message
+    # what git says was asked of git (issue 15), not assumed
+    assert "git refuses it too (git am: the patch is empty)" in bad.message
+    (short,) = _by(report, "parse", CUSTOM)
+    assert "ends early" in short.message and "git refuses it too (git apply: " in short.message
     # apply cannot run on a half-parsed series: skipped, not passed
     assert {r.status for r in _by(report, "apply")} == {"skip"}
 

@@ -440,6 +440,7 @@ def check_parse(
         try:
             patch = Store(config).parse(entry)  # untrusted mode's limits apply
         except PatchError as exc:
+            Store(config).with_git_verdict(exc, entry.path)  # what git says of the same bytes
             parsed.append(None)
             results.append(
                 _patch_result(config, project, entry, PARSE, FAIL, _explain(exc), line=exc.line)

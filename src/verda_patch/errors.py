@@ -67,6 +67,22 @@ class PatchError(UserError):
     """A patch or series file cannot be used."""
 
 
+class UnreadablePatches(PatchError):
+    """Several patch files cannot be read; each is named (one bad file never hides another)."""
+
+    def __init__(self, errors: list[PatchError] | tuple[PatchError, ...]) -> None:
+        self.errors = tuple(errors)
+        first = self.errors[0]
+        if len(self.errors) == 1:
+            super().__init__(first.message, file=first.file, line=first.line, hint=first.hint)
+            return
+        parts = "; ".join(str(e) for e in self.errors)
+        super().__init__(
+            f"{len(self.errors)} patch files cannot be read: {parts}",
+            hint="fix or remove each of them; nothing was changed",
+        )
+
+
 class UpstreamError(UserError):
     """An upstream URL, ref or commit that cannot be used."""
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from verda_patch.config import Project, RepoConfig
+from verda_patch.errors import PatchError
 from verda_patch.patchfile import Patch
 from verda_patch.store import Store
 
@@ -14,6 +17,7 @@ from verda_patch.store import Store
 class ProjectListing:
     project: Project
     patches: tuple[Patch, ...]
+    errors: tuple[PatchError, ...] = ()  # the files that cannot be read, each named
 
     def to_json(self) -> dict[str, Any]:
         p = self.project
@@ -41,9 +45,31 @@ def patch_json(patch: Patch) -> dict[str, Any]:
         "cherry_picked_from": list(patch.cherry_picked_from),
         "files": [f.path for f in patch.files],
         "change_ids": list(patch.change_ids),
+        "dep3": dict(patch.dep3),
+    }
+
+
+def error_json(config: RepoConfig, project: str, error: PatchError) -> dict[str, Any]:
+    """An unreadable file as ``list --json`` names it (``file`` as for a patch)."""
+    file = str(error.file) if error.file is not None else None
+    if file is not None:
+        base = config.root / "patches" / project
+        with contextlib.suppress(ValueError):
+            file = Path(file).relative_to(base).as_posix()
+    return {
+        "project": project,
+        "file": file,
+        "line": error.line,
+        "message": error.message,
+        "hint": error.hint,
     }
 
 
 def list_projects(config: RepoConfig, names: list[str]) -> list[ProjectListing]:
+    """Every readable patch of each project, and each file that cannot be read."""
     store = Store(config)
-    return [ProjectListing(config.project(name), tuple(store.load(name))) for name in names]
+    out = []
+    for name in names:
+        patches, errors = store.read(name)
+        out.append(ProjectListing(config.project(name), tuple(patches), tuple(errors)))
+    return out

@@ -308,7 +308,7 @@ class _Reader:
             raise PatchError(
                 f"cannot convert the message from {charset} to UTF-8",
                 file=self.source,
-                hint="git am cannot either; fix the Content-Type charset",
+                hint="fix the Content-Type charset",
             ) from None
 
     def filter(self, line: bytes) -> None:

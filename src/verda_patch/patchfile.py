@@ -161,11 +161,11 @@ def _to_utf8(raw: bytes, charset: str, source: Path) -> bytes:
         return raw.decode(charset).encode("utf-8", "surrogatepass")
     except LookupError:
         raise PatchError(
-            f"unknown charset {charset!r}", file=source, hint="git am cannot convert it either"
+            f"unknown charset {charset!r}", file=source, hint="declare the charset the text is in"
         ) from None
     except UnicodeDecodeError:
         raise PatchError(
-            f"text is not valid {charset}", file=source, hint="git am cannot convert it either"
+            f"text is not valid {charset}", file=source, hint="declare the charset the text is in"
         ) from None
 
 
@@ -241,7 +241,7 @@ def _decode_header(raw: bytes, what: str, source: Path) -> bytes:
             raise PatchError(
                 f"{what}: header has a malformed RFC 2047 word at {raw[ep : ep + 20]!r}",
                 file=source,
-                hint="git am refuses it too; encode the header or remove the '=?'",
+                hint="encode the header or remove the '=?'",
             )
         piece = raw[cp + 3 : end]
         decoded = _decode_b(piece) if kind == b"b" else _decode_q(piece, True)
@@ -894,7 +894,7 @@ def _hunks(lines: Lines, i: int, source: Path) -> tuple[int, int, int]:
                     f"corrupt patch: the hunk of line {header_line} ends early",
                     file=source,
                     line=i + 1,
-                    hint="git apply refuses it too; regenerate the patch",
+                    hint="regenerate the patch",
                 )
             if old < 0 or new < 0:
                 raise PatchError(

@@ -20,7 +20,8 @@ from typing import BinaryIO
 
 from verda_patch import contain
 from verda_patch.config import RepoConfig
-from verda_patch.errors import PatchError, UserError
+from verda_patch.errors import PatchError, UnreadablePatches, UserError
+from verda_patch.gitverdict import checked_file
 from verda_patch.patchfile import Patch, parse_file
 
 PATCHES_DIR = "patches"
@@ -182,6 +183,11 @@ class Store:
             raise PatchError(problem, file=entry.path)
         return patch
 
+    def with_git_verdict(self, error: PatchError, path: Path) -> PatchError:
+        """``error`` with what git says of the same file, except in untrusted mode,
+        where a refused file (perhaps over a size limit) is not handed to git."""
+        return error if self.config.policy.untrusted else checked_file(error, path)
+
     def _category_entries(self, project: str, category: str) -> list[Entry]:
         folder = self.project_dir(project) / category
         if not folder.is_dir():
@@ -244,14 +250,36 @@ class Store:
         project: str,
         on_patch: Callable[[int, int], None] | None = None,
     ) -> list[Patch]:
-        """Parse every patch of ``project``, in apply order."""
+        """Parse every patch of ``project``, in apply order.
+
+        Every file is read before anything is refused: one error names each
+        file that cannot be read (:class:`UnreadablePatches`).
+        """
+        patches, errors = self.read(project, on_patch)
+        if errors:
+            raise UnreadablePatches(errors)
+        return patches
+
+    def read(
+        self,
+        project: str,
+        on_patch: Callable[[int, int], None] | None = None,
+    ) -> tuple[list[Patch], list[PatchError]]:
+        """Every readable patch of ``project`` in apply order, and an error per other file.
+
+        Each error's hint says what git answered for the same bytes.
+        """
         entries = self.entries(project)
-        patches = []
+        patches: list[Patch] = []
+        errors: list[PatchError] = []
         for i, entry in enumerate(entries, 1):
-            patches.append(self.parse(entry))
+            try:
+                patches.append(self.parse(entry))  # untrusted mode's limits apply
+            except PatchError as exc:
+                errors.append(self.with_git_verdict(exc, entry.path))
             if on_patch:
                 on_patch(i, len(entries))
-        return patches
+        return patches, errors
 
     def projects_with_patches(self) -> list[str]:
         base = self.root / PATCHES_DIR

@@ -26,7 +26,7 @@ PATCH_KEYS = {
     "cherry_picked_from",
     "files",
 }
-PATCH_EXTRA_KEYS = {"change_ids"}
+PATCH_EXTRA_KEYS = {"change_ids", "dep3"}
 ISO_8601 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
 
 
@@ -171,13 +171,50 @@ def test_unknown_project_is_exit_2_listing_the_known(scene) -> None:
         assert "base-commit" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_broken_patch_is_exit_2_naming_the_file(scene) -> None:
+CORRUPT = (
+    "diff --git a/README.rst b/README.rst\n--- a/README.rst\n+++ b/README.rst\n"
+    "@@ -1,3 +1,3 @@\n-Sample\n+Verda\n"
+)
+
+
+def test_broken_patches_are_each_named_after_every_readable_one_is_listed(scene) -> None:
+    # issue 15: one bad file used to hide the whole repo (exit 2, empty stdout)
     _, repo, _ = scene
     repo.add_patch("nova", "customs", "0002-notes.patch", "TODO: write the patch\n")
+    repo.add_patch("nova", "customs", "0003-short-hunk.patch", CORRUPT)
     result = repo.run("--json", "list", "nova")
-    assert result.exit_code == 2 and result.stdout == ""
+    assert result.exit_code == 2
+    doc = json.loads(result.stdout)  # still one JSON document
+    assert [p["subject"] for p in doc["projects"][0]["patches"]] == SUBJECTS
+    errors = {e["file"]: e for e in doc["errors"]}
+    assert set(errors) == {"customs/0002-notes.patch", "customs/0003-short-hunk.patch"}
+    assert errors["customs/0002-notes.patch"]["message"] == "no diff found"
+    short = errors["customs/0003-short-hunk.patch"]
+    assert short["line"] == 7 and "ends early" in short["message"]
+    # the claim about git was checked against git itself
+    assert "git refuses it too (git apply: " in short["hint"]
+    assert (
+        "git refuses it too (git am: the patch is empty)"
+        in errors["customs/0002-notes.patch"]["hint"]
+    )
+    assert "2 patch files cannot be read" in result.stderr
     assert "0002-notes.patch: no diff found" in result.stderr
-    assert result.stderr.count("\n") == 1
+    assert "0003-short-hunk.patch:7: corrupt patch" in result.stderr
+    text = repo.run("list", "nova")
+    assert text.exit_code == 2
+    assert "nova @ 1.0.0  (4 patches, 2 unreadable)" in text.stdout
+    assert "Raise the core quota" in text.stdout
+    assert "0002-notes.patch" in text.stderr and "0003-short-hunk.patch" in text.stderr
+
+
+def test_apply_names_every_unreadable_file_before_touching_anything(scene) -> None:
+    _, repo, _ = scene
+    repo.add_patch("nova", "customs", "0002-notes.patch", "TODO: write the patch\n")
+    repo.add_patch("nova", "customs", "0003-short-hunk.patch", CORRUPT)
+    result = repo.run("apply", "nova")
+    assert result.exit_code == 2
+    assert "0002-notes.patch" in result.stderr and "0003-short-hunk.patch" in result.stderr
+    assert not (repo.path / ".verda" / "work" / "nova").exists()
 
 
 def test_series_error_is_exit_2_naming_series_and_line(scene) -> None:

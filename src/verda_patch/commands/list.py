@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from verda_patch.cli import PROJECT, App, pass_app
+
+if TYPE_CHECKING:
+    from verda_patch.listing import ProjectListing
 
 
 @click.command("list")
@@ -15,13 +20,28 @@ def list_(app: App, project: str | None) -> None:
 
     Without PROJECT, every project of base-commit is listed.
     """
-    from verda_patch.listing import list_projects
+    from verda_patch.errors import UnreadablePatches
+    from verda_patch.listing import error_json, list_projects
 
     names = app.projects([project]) if project else list(app.config.projects)
     projects = list_projects(app.config, names)
+    errors = [error for listing in projects for error in listing.errors]
     if app.json:
-        app.emit_json({"projects": [p.to_json() for p in projects]})
-        return
+        document: dict[str, object] = {"projects": [p.to_json() for p in projects]}
+        if errors:
+            document["errors"] = [
+                error_json(app.config, listing.project.name, error)
+                for listing in projects
+                for error in listing.errors
+            ]
+        app.emit_json(document)
+    else:
+        _table(app, projects)
+    if errors:  # after the listing: every readable file shown, each unreadable one named
+        raise UnreadablePatches(errors)
+
+
+def _table(app: App, projects: list[ProjectListing]) -> None:
     from rich.markup import escape
 
     from verda_patch.tables import KEEP, Column, build
@@ -41,7 +61,10 @@ def list_(app: App, project: str | None) -> None:
     for listing in projects:
         base = listing.project
         count = len(listing.patches)
-        title = escape(f"{base.name} @ {base.ref or base.commit[:12]}  ({count} patches)")
+        unreadable = f", {len(listing.errors)} unreadable" if listing.errors else ""
+        title = escape(
+            f"{base.name} @ {base.ref or base.commit[:12]}  ({count} patches{unreadable})"
+        )
         rows = [
             tuple(
                 escape(cell)
