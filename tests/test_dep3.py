@@ -177,6 +177,8 @@ DEP3_FILES = {
     "quilt-bare-author.patch": (
         b"Description: Raise the cores quota\n Operators asked for 24.\n"
         b"Author: Gabe Westmaas (Rackspace)\nForwarded: not-needed\n"
+        # gitweb's date: UTC, the author's offset as a comment (git alone reads +0100)
+        b"Date: Mon, 21 Nov 2016 22:49:53 +0000 (+0100)\n"
         b"Change-Id: I30422ec6547ca5d1f6200e0ab3ef8d9af22daaea\n\n" + QUILT_DIFF
     ),
     "no-author.patch": (
@@ -223,7 +225,7 @@ def test_dep3_files_apply_one_commit_each_and_export_leaves_them_untouched(
     entries = [e.strip("\n") for e in log.split("\x00") if e.strip("\n")]
     heads, bodies = entries[0::2], entries[1::2]
     assert heads == [
-        "Raise the cores quota|Gabe Westmaas (Rackspace)||946684800 +0000",
+        "Raise the cores quota|Gabe Westmaas (Rackspace)||1479768593 +0000",
         "Document the weigher|verda-patch|verda-patch@localhost|946684800 +0000",
         "mail no subject|Zoë|zoe@example.org|1700000660 +0100",
     ]

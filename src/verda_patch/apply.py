@@ -119,6 +119,14 @@ def with_trailer(message: str, trailer: str) -> str:
     return f"{message}\n{trailer}" if in_block else f"{message}\n\n{trailer}"
 
 
+def _date_for_git(date: str | None) -> str:
+    """The date without RFC 2822 comments: git would take gitweb's "+0000 (+0100)"
+    for +0100, an hour off what the header says (and what export compares)."""
+    if not date:
+        return FALLBACK_DATE
+    return re.sub(r"\([^()]*\)", " ", date).strip() or FALLBACK_DATE
+
+
 def mail(patch: Patch, trailer: str | None = None) -> bytes:
     """One mailbox message for ``git am``: canonical headers, message, trailer, diff."""
     name, address = (patch.author_name or "", patch.author_email or "")
@@ -130,7 +138,7 @@ def mail(patch: Patch, trailer: str | None = None) -> bytes:
         sender = f"{_encode_header(name)} <>"  # a DEP-3 bare name: git am keeps it, no address
     headers = [
         f"From: {sender}",
-        f"Date: {patch.date or FALLBACK_DATE}",
+        f"Date: {_date_for_git(patch.date)}",
         f"Subject: {_encode_header(patch.subject)}",
         "MIME-Version: 1.0",
         "Content-Type: text/plain; charset=UTF-8",
