@@ -59,31 +59,34 @@ def _attr(value: bytes, name: bytes) -> bytes | None:
     return re.split(rb"[; \t]", rest, maxsplit=1)[0]
 
 
-def _decode_q(line: bytes) -> bytes:
-    """``decode_q_segment(.., 0)``: a soft break ``=\\n`` ends the line without its newline."""
+def decode_q(data: bytes, rfc2047: bool = False) -> bytes:
+    """``decode_q_segment``: a soft break ``=\\n`` ends the text without its newline;
+    in an RFC 2047 word ``_`` is a space."""
     out = bytearray()
     i = 0
-    n = len(line)
+    n = len(data)
     while i < n:
-        c = line[i]
+        c = data[i]
         i += 1
         if c == 0x3D:
-            if i >= n or line[i] == 0x0A:
+            if i >= n or data[i] == 0x0A:
                 break
-            pair = line[i : i + 2]
+            pair = data[i : i + 2]
             if len(pair) == 2 and all(ch in b"0123456789abcdefABCDEF" for ch in pair):
                 out.append(int(pair, 16))
                 i += 2
                 continue
+        if rfc2047 and c == 0x5F:
+            c = 0x20
         out.append(c)
     return bytes(out)
 
 
-def _decode_b(line: bytes) -> bytes:
-    """``decode_b_segment``: garbage skipped, each line decoded on its own."""
+def decode_b(data: bytes) -> bytes:
+    """``decode_b_segment``: garbage skipped; a body is decoded line by line."""
     out = bytearray()
     pos = acc = 0
-    for c in line:
+    for c in data:
         if c == 0x2B:
             v = 62
         elif c == 0x2F:
@@ -357,7 +360,7 @@ class _Reader:
                     return self.body()
             if self.encoding:
                 decoded = bytes(prev) + (
-                    _decode_q(line) if self.encoding == b"qp" else _decode_b(line)
+                    decode_q(line) if self.encoding == b"qp" else decode_b(line)
                 )
                 prev.clear()
                 pieces = decoded.split(b"\n")

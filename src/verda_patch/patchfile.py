@@ -30,7 +30,7 @@ from verda_patch.dep3 import Fields as Dep3Fields
 from verda_patch.dep3 import is_marker as is_dep3_field
 from verda_patch.dep3 import parse as parse_dep3
 from verda_patch.errors import PatchError
-from verda_patch.mail import needs_mime, read_body
+from verda_patch.mail import decode_b, decode_q, needs_mime, read_body
 
 MAX_PATCH_BYTES = 256 << 20
 
@@ -169,58 +169,6 @@ def _to_utf8(raw: bytes, charset: str, source: Path) -> bytes:
         ) from None
 
 
-def _decode_q(piece: bytes, rfc2047: bool) -> bytes:
-    out = bytearray()
-    i = 0
-    while i < len(piece):
-        c = piece[i]
-        i += 1
-        if c == 0x3D:  # '='
-            if i >= len(piece) or piece[i] == 0x0A:
-                break
-            pair = piece[i : i + 2]
-            if len(pair) == 2 and all(ch in b"0123456789abcdefABCDEF" for ch in pair):
-                out.append(int(pair, 16))
-                i += 2
-                continue
-        if rfc2047 and c == 0x5F:  # '_'
-            c = 0x20
-        out.append(c)
-    return bytes(out)
-
-
-def _decode_b(piece: bytes) -> bytes:
-    out = bytearray()
-    pos = acc = 0
-    for c in piece:
-        if c == 0x2B:
-            v = 62
-        elif c == 0x2F:
-            v = 63
-        elif 0x41 <= c <= 0x5A:
-            v = c - 0x41
-        elif 0x61 <= c <= 0x7A:
-            v = c - 0x61 + 26
-        elif 0x30 <= c <= 0x39:
-            v = c - 0x30 + 52
-        else:
-            continue
-        if pos == 0:
-            acc = v << 2
-        elif pos == 1:
-            out.append((acc | (v >> 4)) & 0xFF)
-            acc = (v & 15) << 4
-        elif pos == 2:
-            out.append((acc | (v >> 2)) & 0xFF)
-            acc = (v & 3) << 6
-        else:
-            out.append((acc | v) & 0xFF)
-            acc = pos = 0
-            continue
-        pos += 1
-    return bytes(out)
-
-
 def _decode_header(raw: bytes, what: str, source: Path) -> bytes:
     """``mailinfo.c`` ``decode_header``: RFC 2047 words → UTF-8, other bytes kept.
 
@@ -244,7 +192,7 @@ def _decode_header(raw: bytes, what: str, source: Path) -> bytes:
                 hint="encode the header or remove the '=?'",
             )
         piece = raw[cp + 3 : end]
-        decoded = _decode_b(piece) if kind == b"b" else _decode_q(piece, True)
+        decoded = decode_b(piece) if kind == b"b" else decode_q(piece, rfc2047=True)
         charset = raw[ep + 2 : cp].decode("ascii", "replace")
         out += _to_utf8(decoded, charset, source)
         pos = end + 2
