@@ -244,3 +244,29 @@ def test_dep3_files_apply_one_commit_each_and_export_leaves_them_untouched(
     assert "0 written, 3 unchanged" in exported.stdout
     after = {p.name: p.read_bytes() for p in (repo.path / "patches/sample/customs").iterdir()}
     assert after == before
+
+
+def test_a_message_that_starts_like_an_in_body_header_is_kept_whole(
+    make_upstream, make_patch_repo
+) -> None:
+    # git am reads "From: ..." at the top of a body as the author (here: no
+    # address, "empty ident name"); apply must commit the DEP-3 author and text
+    up = make_upstream()
+    repo = make_patch_repo()
+    repo.set_base("sample", up, up.rev("HEAD"))
+    repo.add_patch(
+        "sample",
+        "customs",
+        "0001-cores.patch",
+        b"Description: Raise the cores quota\n From: the sample config.\n"
+        b"Author: Ada Lovelace <ada@example.org>\n\n" + QUILT_DIFF,
+    )
+    repo.commit_all()
+    result = repo.run("apply", "sample")
+    assert result.exit_code == 0, result.output
+    work = repo.path / ".verda" / "work" / "sample"
+    assert git(work, "log", "-1", "--format=%an <%ae>") == "Ada Lovelace <ada@example.org>"
+    assert git(work, "log", "-1", "--format=%b").startswith("From: the sample config.\n")
+    exported = repo.run("export", "sample")
+    assert exported.exit_code == 0, exported.output
+    assert "0 written, 1 unchanged" in exported.stdout

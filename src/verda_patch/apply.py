@@ -44,6 +44,8 @@ MBOX_FROM = b"From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 
 # A plain diff has no author or date; these make its commit reproducible.
 FALLBACK_AUTHOR = (git.COMMITTER_NAME, git.COMMITTER_EMAIL)
 FALLBACK_DATE = "Sat, 1 Jan 2000 00:00:00 +0000"
+# mailinfo.c check_inbody_header(): what git am reads as a header at the top of a body
+INBODY_HEADER_RE = re.compile(r"(?i:from|subject|date):|>From\s|\[PATCH\]\s")
 _TRAILER_LINE_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*:\s|\(cherry picked from commit )")
 
 # No --3way (SPEC "Exact"): git am's 3-way fallback merges a patch onto whatever
@@ -145,6 +147,11 @@ def mail(patch: Patch, trailer: str | None = None) -> bytes:
         "Content-Transfer-Encoding: 8bit",
     ]
     body = with_trailer(patch.message, trailer) if trailer else patch.message
+    if INBODY_HEADER_RE.match(body):
+        # git am would take the message's first line for an in-body header (a DEP-3
+        # description line "From: the config"); one in-body From: it reads first,
+        # then a blank line, ends that stage and keeps the message as it is
+        body = f"From: {sender}\n\n{body}"
     text = "\n".join(headers) + "\n\n" + (body + "\n" if body else "") + "---\n\n"
     data = MBOX_FROM + text.encode("utf-8", "surrogateescape") + patch.diff
     return data if data.endswith(b"\n") else data + b"\n"

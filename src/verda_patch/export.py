@@ -31,7 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from verda_patch import git
-from verda_patch.apply import CUSTOM_SOURCE, FALLBACK_AUTHOR, FALLBACK_DATE, custom_files
+from verda_patch.apply import (
+    CUSTOM_SOURCE,
+    FALLBACK_AUTHOR,
+    FALLBACK_DATE,
+    INBODY_HEADER_RE,
+    custom_files,
+)
 from verda_patch.config import RepoConfig
 from verda_patch.errors import OperationFailed, PatchError, UserError
 from verda_patch.patchfile import (
@@ -238,6 +244,20 @@ def add_trailer(text: bytes, line: str) -> bytes:
     return b"".join(lines[:start]) + encoded + b"".join(lines[end:])
 
 
+def keep_message_whole(text: bytes) -> bytes:
+    """A format-patch message whose body starts like an in-body header ("From: the
+    config") gets an in-body ``From:`` first, as apply's mail does, so ``git am``
+    and verda-patch read the whole message back instead of an author from it."""
+    head, sep, body = text.partition(b"\n\n")
+    if not sep or not INBODY_HEADER_RE.match(body.decode("utf-8", "surrogateescape")):
+        return text
+    sender = re.search(rb"^From: .*(?:\n[ \t].*)*", head, re.MULTILINE)
+    if sender is None:
+        return text
+    inbody = re.sub(rb"\n[ \t]+", b" ", sender.group(0))
+    return head + sep + inbody + b"\n\n" + body
+
+
 def render_commits(repo: Path, base: str, shas: Sequence[str]) -> dict[str, bytes]:
     """Canonical patch text of each of ``shas`` (all in ``base..``), with one format-patch."""
     if not shas:
@@ -254,7 +274,7 @@ def render_commits(repo: Path, base: str, shas: Sequence[str]) -> dict[str, byte
             "(a merge, or a commit that changes nothing)",
             hint="verda-patch keeps a linear series of non-empty commits; drop or squash it",
         )
-    return {sha: strip_trailer(rendered[sha]) for sha in shas}
+    return {sha: keep_message_whole(strip_trailer(rendered[sha])) for sha in shas}
 
 
 def render_commit(repo: Path, sha: str) -> bytes:
@@ -268,7 +288,7 @@ def render_commit(repo: Path, sha: str) -> bytes:
             f"git format-patch wrote nothing for commit {sha[:12]} "
             "(a merge, or a commit that changes nothing)"
         )
-    return strip_trailer(rendered[full])
+    return keep_message_whole(strip_trailer(rendered[full]))
 
 
 def diff_part(text: bytes) -> bytes:
