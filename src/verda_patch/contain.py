@@ -45,9 +45,9 @@ def _display(root: Path, path: Path) -> str:
 def refuse(root: Path, path: Path, why: str) -> UserError:
     shown = _display(root, path)
     return UserError(
-        f"{shown} {why}; verda-patch writes only into real folders inside the patch repo",
+        f"{why}; verda-patch writes only to real files and folders inside the patch repo",
         file=path,
-        hint=f"remove {shown} (a folder of your own may not sit there either)",
+        hint=f"remove {shown} (a pull request must not carry it) and run the command again",
     )
 
 

@@ -245,7 +245,7 @@ class WorkTree:
     def refuse_unless_owned(self) -> None:
         if not self.owned():
             raise UserError(
-                f"{self.path} was not made by verda-patch; it resets and cleans only "
+                "this folder was not made by verda-patch; it resets and cleans only "
                 "work trees it made",
                 file=self.path,
                 hint="move the folder away (or remove it) and run the command again",
