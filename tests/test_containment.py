@@ -94,10 +94,12 @@ def _refused(result, name: str) -> None:
 
 
 @pytest.mark.parametrize("link", [".verda", ".verda/work", ".verda/work/sample"])
-def test_apply_never_resets_a_folder_a_symlink_points_to(repo, outside, link):
+@pytest.mark.parametrize("target", ["home", "mirror"])
+def test_apply_never_resets_a_folder_a_symlink_points_to(repo, outside, link, target):
     where = repo.path / link
     where.parent.mkdir(parents=True, exist_ok=True)
-    where.symlink_to(outside.home)
+    # the victim's home, or another team's mirror in the shared cache
+    where.symlink_to(outside.home if target == "home" else outside.mirror)
     _refused(repo.run("apply", "sample"), link)
     outside.assert_untouched()
     _refused(repo.run("apply", "--force", "sample"), link)
