@@ -66,15 +66,17 @@ def import_(
     SOURCE is one of: --quilt DIR (a series and its files, e.g. Debian's
     debian/patches: file names and bytes kept, commented-out lines left out,
     -pN options honoured), --branch REF [--from DIR] (a fork: each commit of
-    base..REF becomes a 'git format-patch' file NNNN-<subject>.patch), or
+    base..REF becomes a 'git format-patch' file NNNN-<subject>.patch; merges
+    and empty commits are skipped, and the rest must build REF's tree), or
     --mbox FILE (each mail with a diff becomes a patch file).
 
     Each patch goes to a category with the reason shown: cited or found
     upstream (cherry picked from, a Change-Id upstream has, DEP-3 Origin:
     upstream/backport) → cherry-pick; DEP-3 Forwarded: not-needed or Origin:
     vendor → customs; other DEP-3 → general; no DEP-3: general with a
-    Change-Id, else customs. -c puts them all in one category. Each category's
-    series keeps the queue's order.
+    Change-Id, else customs. Upstream is the history of the project's branch
+    and of upstream's default branch, reverts taken into account. -c puts
+    them all in one category. Each category's series keeps the queue's order.
 
     Before writing, the queue is built in its own order and as imported
     (category order) in scratch trees; both must give the same tree. A dry run
