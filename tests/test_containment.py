@@ -559,3 +559,15 @@ def test_continue_names_an_apply_state_an_older_version_left(repo):
         result = repo.run("apply", action, "sample")
         _refused(result, ".verda/state/sample.json")
         assert "older verda-patch" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["base-commit", "verda-patch.yaml"])
+def test_a_config_file_that_is_a_symlink_is_never_read(repo, outside, name):
+    secret = outside.secret_dir / "sample" / "token"
+    target = repo.path / name
+    target.unlink(missing_ok=True)
+    target.symlink_to(secret)
+    result = repo.run("--repo", str(repo.path), "list")
+    assert result.exit_code == 2, result.stderr
+    assert name in result.stderr and "symlink" in result.stderr
+    assert "build-token" not in result.stdout + result.stderr

@@ -188,6 +188,14 @@ class _Loader(yaml.SafeLoader):
 
 
 def _compose(path: Path) -> yaml.Node | None:
+    if path.is_symlink():
+        # a committed link to a file elsewhere on the host would be read, and
+        # its keys named in our errors (issue 18)
+        raise ConfigError(
+            "is a symlink; verda-patch reads its config only from a file in the patch repo",
+            file=path,
+            hint="replace the link with the file itself",
+        )
     try:
         size = path.stat().st_size
     except FileNotFoundError:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import tempfile
 from pathlib import Path, PurePath, PurePosixPath
 
 from verda_patch.errors import UserError
@@ -109,10 +110,10 @@ def ensure_ignored(verda: Path) -> None:
             return
     except FileNotFoundError:
         pass
-    tmp = verda / f".gitignore.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    fd, tmp = tempfile.mkstemp(prefix=".gitignore.", suffix=".tmp", dir=verda)
     with os.fdopen(fd, "wb") as handle:
         handle.write(VERDA_GITIGNORE)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)  # replaces a symlink itself, never what it points to
 
 
