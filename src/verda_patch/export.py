@@ -747,6 +747,7 @@ def _plan_order(
         desired = [f.partition("/")[2] for f in order if f.partition("/")[0] == category]
         current = [e.name for e in entries if e.category == category]
         gone = {f.partition("/")[2] for f in missing if f.partition("/")[0] == category}
+        wanted = set(desired)  # once: a set per name made this quadratic (issue 18)
         series = store.project_dir(project) / category / SERIES
         if series.is_file():
             text = series.read_text(encoding="utf-8")
@@ -755,12 +756,12 @@ def _plan_order(
                 plan.series[category] = new_text
                 reordered.append(category)
             listed = [series_name(line) for line in new_text.splitlines()]
-            if [name for name in listed if name in set(desired)] != desired:
+            if [name for name in listed if name in wanted] != desired:
                 not_saved.append(category)
             continue
         # no series: the order is the file names sorted
         after = sorted(set(current) - (gone if prune_missing else set()) | set(desired))
-        kept = [name for name in after if name in set(desired)]
+        kept = [name for name in after if name in wanted]
         if kept != desired and category not in not_saved:
             not_saved.append(category)
     return reordered, not_saved
