@@ -632,7 +632,9 @@ def make_series(
     git(scratch, "fast-import", "--quiet", input=bytes(stream))
     out_dir.mkdir(parents=True)
     git(scratch, "format-patch", "-q", "-o", str(out_dir), f"{base}..series")
-    files = tuple(sorted(out_dir.glob("*.patch")))
+    # by number, not name: past 9999 format-patch writes 10000-x.patch, which a plain
+    # sort puts between 1000-x.patch and 1001-x.patch
+    files = tuple(sorted(out_dir.glob("*.patch"), key=lambda p: int(p.name.split("-", 1)[0])))
     if len(files) != count:
         raise RuntimeError(f"format-patch wrote {len(files)} files, expected {count}")
     return Series(base, files, kinds)

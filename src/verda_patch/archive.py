@@ -25,10 +25,12 @@ import os
 import re
 import subprocess
 import tarfile
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from verda_patch import __version__, git
 from verda_patch.apply import CUSTOM_SOURCE, Hooks, custom_files, scratch_tree
@@ -178,27 +180,42 @@ def manifest(
 # --- the tarball ---------------------------------------------------------------------------
 
 
-def _git_archive(tree: Path) -> list[tuple[tarfile.TarInfo, bytes]]:
-    """Every member of ``git archive HEAD`` with its content (pax headers dropped)."""
-    members: list[tuple[tarfile.TarInfo, bytes]] = []
-    with git.streaming(
-        ["archive", "--format=tar", "HEAD"], cwd=tree, stdin=subprocess.DEVNULL
-    ) as proc:  # killed and reaped on any error or interrupt
-        assert proc.stdout is not None and proc.stderr is not None
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as stream:
-            for info in stream:
-                data = b""
-                if info.isfile():
-                    handle = stream.extractfile(info)
-                    assert handle is not None
-                    data = handle.read()
-                members.append((info, data))
-        proc.stdout.read()  # the end-of-archive padding tarfile leaves unread
-        err = proc.stderr.read()
-        code = proc.wait()
-    if code:
-        raise OperationFailed(f"git archive failed: {err.decode('utf-8', 'replace').strip()}")
-    return members
+@contextmanager
+def _git_archive(tree: Path) -> Iterator[tarfile.TarFile]:
+    """``git archive HEAD`` spooled to a temporary file, open for reading in any order.
+
+    Members are copied from it in pieces, so no blob is ever whole in memory
+    (issue 18: a 2 GB file took 4.2 GB of RSS when every member was read).
+    """
+    with tempfile.TemporaryFile(prefix="verda-patch-archive.") as spool:
+        with git.streaming(
+            ["archive", "--format=tar", "HEAD"],
+            cwd=tree,
+            stdin=subprocess.DEVNULL,
+            stdout=spool.fileno(),
+        ) as proc:  # killed and reaped on any error or interrupt
+            assert proc.stderr is not None
+            err = proc.stderr.read()
+            code = proc.wait()
+        if code:
+            raise OperationFailed(f"git archive failed: {err.decode('utf-8', 'replace').strip()}")
+        spool.seek(0)
+        with tarfile.open(fileobj=spool, mode="r:") as source:  # pax headers read, not listed
+            yield source
+
+
+def _top_files(source: tarfile.TarFile, names: Sequence[str]) -> dict[str, bytes]:
+    """The content of the top-level files ``names`` (small: setup.py, setup.cfg), if any."""
+    found: dict[str, bytes] = {}
+    for name in names:
+        try:
+            info = source.getmember(name)
+        except KeyError:
+            continue
+        handle = source.extractfile(info) if info.isfile() else None
+        if handle is not None:
+            found[name] = handle.read(1 << 20)
+    return found
 
 
 def _normalized(info: tarfile.TarInfo, name: str, mtime: int) -> tarfile.TarInfo:
@@ -219,25 +236,26 @@ def _normalized(info: tarfile.TarInfo, name: str, mtime: int) -> tarfile.TarInfo
 def write_tarball(
     output: Path,
     prefix: str,
-    members: Sequence[tuple[tarfile.TarInfo, bytes]],
+    source: tarfile.TarFile,
     extra: dict[str, bytes],
     mtime: int,
 ) -> str:
-    """Write the reproducible ``.tar.gz`` atomically; return its sha256."""
-    entries: dict[str, tuple[tarfile.TarInfo, bytes]] = {}
+    """Write the reproducible ``.tar.gz`` of ``source``'s members and ``extra``
+    atomically, copying contents in pieces; return its sha256."""
+    entries: dict[str, tuple[tarfile.TarInfo, IO[bytes] | None]] = {}
     top = tarfile.TarInfo(prefix.rstrip("/"))
     top.type = tarfile.DIRTYPE
-    entries[top.name] = (top, b"")
-    for info, data in members:
+    entries[top.name] = (top, None)
+    for info in source.getmembers():
         if info.type not in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE):
             continue
         name = f"{prefix}{info.name.rstrip('/')}"
-        entries[name] = (info, data)
+        entries[name] = (info, source.extractfile(info) if info.isfile() else None)
     for rel, data in extra.items():
         info = tarfile.TarInfo(rel)
         info.size = len(data)
         info.mode = 0o644
-        entries[f"{prefix}{rel}"] = (info, data)
+        entries[f"{prefix}{rel}"] = (info, io.BytesIO(data))
 
     digest = hashlib.sha256()
     with atomic_file(output, mode=0o644) as raw:
@@ -250,9 +268,9 @@ def write_tarball(
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar,
         ):
             for name in sorted(entries):
-                info, data = entries[name]
+                info, content = entries[name]
                 member = _normalized(info, name, mtime)
-                tar.addfile(member, io.BytesIO(data) if member.isfile() else None)
+                tar.addfile(member, content if member.isfile() else None)
     return digest.hexdigest()
 
 
@@ -319,16 +337,16 @@ def archive(
     with scratch_tree(config, project, patches=patches, hooks=hooks) as (tree, head):
         version = version or local_version(base_version(mirror.path, proj), len(patches), head)
         mtime = int(git.out(["log", "-1", "--format=%ct", "HEAD"], cwd=tree.path))
-        members = _git_archive(tree.path)
-    prefix = f"{project}-{version}/"
-    top = {info.name: data for info, data in members if info.isfile() and "/" not in info.name}
-    pbr_name = pbr_package_name(top)
-    data = manifest(config, proj, patches, head, version)
-    extra = {MANIFEST: (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()}
-    if pbr_name:
-        extra[PKG_INFO] = pkg_info(pbr_name, version)
-    target = output or default_output(config.root, default_name(project, version))
-    digest = write_tarball(target, prefix, members, extra, mtime)
+        prefix = f"{project}-{version}/"
+        target = output or default_output(config.root, default_name(project, version))
+        data = manifest(config, proj, patches, head, version)
+        with _git_archive(tree.path) as source:
+            members = source.getmembers()
+            pbr_name = pbr_package_name(_top_files(source, ("setup.py", "setup.cfg")))
+            extra = {MANIFEST: (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()}
+            if pbr_name:
+                extra[PKG_INFO] = pkg_info(pbr_name, version)
+            digest = write_tarball(target, prefix, source, extra, mtime)
     return ArchiveResult(
         project=project,
         path=target,
@@ -336,7 +354,7 @@ def archive(
         version=version,
         prefix=prefix,
         head=head,
-        files=sum(1 for info, _ in members if not info.isdir()) + len(extra),
+        files=sum(1 for info in members if not info.isdir()) + len(extra),
         pbr_name=pbr_name,
         manifest=data,
     )

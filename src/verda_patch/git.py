@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -407,6 +407,22 @@ def resolve(repo: Path, rev: str) -> str | None:
         ok=(0, 1, 128),
     )
     return res.text.strip() if res.returncode == 0 else None
+
+
+def blob_chunks(repo: Path, sha: str, size: int = 1 << 16) -> Generator[bytes, None, None]:
+    """A blob's content in pieces of at most ``size`` bytes, never whole in memory.
+
+    Leaving the loop early (or an interrupt) kills the ``cat-file`` behind it.
+    """
+    with streaming(
+        ["cat-file", "blob", sha], cwd=repo, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ) as proc:
+        assert proc.stdout is not None
+        while chunk := proc.stdout.read(size):
+            yield chunk
+        code = proc.wait()
+    if code:
+        raise GitError(["cat-file", "blob", sha], code, "", repo)
 
 
 class CatFile:

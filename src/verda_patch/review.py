@@ -14,10 +14,11 @@ nothing under ``review/`` ever points elsewhere; submodules are left out.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,17 +26,23 @@ from verda_patch import contain, git
 from verda_patch.apply import Hooks, scratch_tree
 from verda_patch.config import RepoConfig
 from verda_patch.errors import UserError
-from verda_patch.store import write_atomic
+from verda_patch.store import atomic_file
 
 REVIEW_DIR = "review"
 
 
 @dataclass(frozen=True)
 class ReviewFile:
-    """The patched version of one file: its bytes and whether it is executable."""
+    """The patched version of one file: a blob of the tree, read in pieces when
+    compared or written, so a huge file is never whole in memory (issue 18)."""
 
-    data: bytes
+    tree: Path
+    sha: str
+    size: int
     executable: bool = False
+
+    def chunks(self) -> Generator[bytes, None, None]:
+        return git.blob_chunks(self.tree, self.sha)
 
 
 @dataclass(frozen=True)
@@ -100,22 +107,15 @@ def patched_files(tree: Path, base: str) -> dict[str, ReviewFile]:
     touched = touched_paths(tree, base)
     if not touched:
         return {}
-    listing = git.run(["ls-tree", "-r", "-z", "--full-tree", "HEAD"], cwd=tree).stdout
-    wanted: list[tuple[str, str, str]] = []
+    listing = git.run(["ls-tree", "-r", "-z", "-l", "--full-tree", "HEAD"], cwd=tree).stdout
+    out: dict[str, ReviewFile] = {}
     for entry in git.zsplit(listing):
         meta, _, path = entry.partition("\t")
         if path not in touched:
             continue
-        mode, kind, sha = meta.split()
+        mode, kind, sha, size = meta.split()
         if kind == "blob":
-            wanted.append((path, mode, sha))
-    out: dict[str, ReviewFile] = {}
-    with git.CatFile(tree) as cat:
-        for path, mode, sha in wanted:
-            found = cat.read(sha)
-            if found is None:  # pragma: no cover - the tree was just built from these objects
-                continue
-            out[path] = ReviewFile(found[1], executable=mode == "100755")
+            out[path] = ReviewFile(tree, sha, int(size), executable=mode == "100755")
     return out
 
 
@@ -137,11 +137,12 @@ def _same(path: Path, want: ReviewFile) -> bool:
         info = path.lstat()
     except OSError:
         return False
-    if not stat.S_ISREG(info.st_mode) or info.st_size != len(want.data):
+    if not stat.S_ISREG(info.st_mode) or info.st_size != want.size:
         return False
     if bool(info.st_mode & stat.S_IXUSR) != want.executable:
         return False
-    return path.read_bytes() == want.data
+    with path.open("rb") as handle, contextlib.closing(want.chunks()) as chunks:
+        return all(handle.read(len(chunk)) == chunk for chunk in chunks) and not handle.read(1)
 
 
 def compare(config: RepoConfig, project: str, expected: Mapping[str, ReviewFile]) -> ReviewResult:
@@ -206,8 +207,9 @@ def write(config: RepoConfig, project: str, expected: Mapping[str, ReviewFile]) 
     for rel in (*result.added, *result.changed):
         want = expected[rel]
         target = _clear_way(directory, rel)
-        write_atomic(target, want.data)
-        target.chmod(0o755 if want.executable else 0o644)
+        with atomic_file(target, mode=0o755 if want.executable else 0o644) as handle:
+            for chunk in want.chunks():
+                handle.write(chunk)
     _prune_empty(directory, result.removed)
     return ReviewResult(
         result.project,

@@ -110,8 +110,12 @@ def read_series(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def sha256_file(path: Path) -> str:
-    """The hex sha256 of a file's bytes, as ``sha256sum`` prints it."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """The hex sha256 of a file's bytes, as ``sha256sum`` prints it (read in pieces)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 16):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def slugify(text: str, limit: int = 52) -> str:
