@@ -116,6 +116,8 @@ def test_the_commands_the_dockerfile_runs(scenario, tmp_path):
     shim.chmod(0o755)
     dist = tmp_path / "dist"
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    # the upstream is a local path: build as for a repo you trust (the build arg)
+    env["VERDA_PATCH_UNTRUSTED"] = "0"
     for command in runs:
         command = re.sub(r"(?<![\w/])/dist\b", str(dist), command)
         proc = subprocess.run(
@@ -144,7 +146,11 @@ def test_apply_patch_script_fails_naming_the_patch(scenario):
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
+        env={
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "VERDA_PATCH_UNTRUSTED": "0",  # a local upstream: a repo you trust
+        },
     )
     assert proc.returncode == 1
     assert "0001-Reject-negative-cores.patch" in proc.stderr
@@ -154,7 +160,9 @@ def test_apply_patch_script_fails_naming_the_patch(scenario):
 
 
 def test_pre_commit_hook_definition():
-    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    hook, untrusted = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert untrusted["id"] == "verda-patch-check-untrusted"
+    assert untrusted["entry"] == "verda-patch --untrusted check"
     assert hook["id"] == "verda-patch-check"
     assert hook["entry"] == "verda-patch check"
     assert hook["language"] == "python" and hook["pass_filenames"] is False
@@ -170,7 +178,7 @@ def test_github_workflow_runs_check_with_junit():
     flow = yaml.safe_load((ROOT / "docs" / "ci" / "github-workflow.yml").read_text())
     steps = flow["jobs"]["check"]["steps"]
     runs = [s.get("run", "") for s in steps]
-    assert "verda-patch check --junit verda-patch-check.xml" in runs
+    assert "verda-patch --untrusted check --junit verda-patch-check.xml" in runs
     report = next(s for s in steps if "junit" in s.get("uses", ""))
     assert report["with"]["report_paths"] == "verda-patch-check.xml"
 
@@ -183,4 +191,4 @@ def test_zuul_job_runs_check_with_junit():
     assert "verda-patch-check" in project["gate"]["jobs"]
     (play,) = yaml.safe_load((ROOT / "docs" / "ci" / "zuul-playbook.yaml").read_text())
     text = json.dumps(play)
-    assert "verda-patch check" in text and "--junit" in text
+    assert "verda-patch --untrusted check" in text and "--junit" in text

@@ -253,7 +253,7 @@ def test_untrusted_refuses_a_local_path_upstream(make_upstream, make_patch_repo,
     repo.set_base("nova", str(upstream.path), upstream.rev("HEAD"))
     for spelling in (str(upstream.path), f"file://{upstream.path}", "../other-teams-mirror"):
         repo.set_base("nova", spelling, upstream.rev("HEAD"))
-        result = repo.run("--untrusted", "apply", "nova")
+        result = repo.run("apply", "nova", "--untrusted")  # global option after the command
         assert result.exit_code == 2, result.output
         assert "local path" in result.stderr and "base-commit" in result.stderr
         check = repo.run("--untrusted", "--json", "check")
@@ -406,3 +406,53 @@ def test_the_repo_cannot_raise_a_limit(gate_repo, monkeypatch):
     monkeypatch.setenv("VERDA_PATCH_MAX_PATCHES", "2")
     result = gate_repo.repo.run("--untrusted", "check")
     assert result.exit_code == 2 and "unknown setting 'max_patches'" in result.stderr
+
+
+# --- the gate's templates run in untrusted mode -------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_ci_templates_run_the_gate_untrusted():
+    import yaml
+
+    flow = yaml.safe_load((ROOT / "docs/ci/github-workflow.yml").read_text())
+    assert flow["jobs"]["check"]["env"]["VERDA_PATCH_UNTRUSTED"] == "1"
+    (play,) = yaml.safe_load((ROOT / "docs/ci/zuul-playbook.yaml").read_text())
+    task = play["tasks"][1]["block"][0]
+    assert task["environment"]["VERDA_PATCH_UNTRUSTED"] == "1"
+    assert "--untrusted check" in task["ansible.builtin.command"]["cmd"]
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert any(h["entry"] == "verda-patch --untrusted check" for h in hooks)
+
+
+def test_dockerfile_template_builds_untrusted_by_default():
+    from verda_patch.scaffold import dockerfile
+
+    text = dockerfile("nova").decode()
+    assert "ARG VERDA_PATCH_UNTRUSTED=1" in text
+    assert "ENV VERDA_PATCH_UNTRUSTED=${VERDA_PATCH_UNTRUSTED}" in text
+
+
+def test_apply_patch_script_is_untrusted_unless_told(make_upstream, make_patch_repo, tmp_path):
+    import os
+    import sys
+
+    from verda_patch.scaffold import init
+
+    upstream = make_upstream("other-teams-mirror")
+    repo = make_patch_repo()
+    repo.set_base("nova", str(upstream.path), upstream.rev("HEAD"))
+    init(repo.path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "verda-patch"
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m verda_patch "$@"\n')
+    shim.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    script = ["sh", "scripts/apply_patch.sh", "nova"]
+    proc = subprocess.run(script, cwd=repo.path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 2 and "local path" in proc.stderr
+    env["VERDA_PATCH_UNTRUSTED"] = "0"  # a patch repo the user trusts
+    proc = subprocess.run(script, cwd=repo.path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -79,6 +79,8 @@ class App:
             self.json, self.verbosity = True, -1
         elif name == "quiet" and value:
             self.verbosity = -1
+        elif name == "untrusted" and value:
+            self.untrusted, self._config = True, None
         elif name == "verbose" and value:
             self.verbose += value
             _log_git_calls()
@@ -254,6 +256,7 @@ _LATE_GLOBALS: dict[str, tuple[list[str], dict[str, Any]]] = {
     "json": (["--json"], {"is_flag": True}),
     "verbose": (["-v", "--verbose"], {"count": True}),
     "quiet": (["-q", "--quiet"], {"is_flag": True}),
+    "untrusted": (["--untrusted"], {"is_flag": True}),
 }
 
 

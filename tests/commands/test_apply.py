@@ -122,6 +122,7 @@ def test_apply_patch_script_runs_verda_patch(repo):
     script.chmod(0o755)
     bindir = os.path.dirname(sys.executable)
     env = {**os.environ, "PATH": bindir + os.pathsep + os.environ["PATH"]}
+    env["VERDA_PATCH_UNTRUSTED"] = "0"  # a local upstream: the script is untrusted by default
     proc = subprocess.run([str(script), "sample"], capture_output=True, env=env, check=False)
     assert proc.returncode == 0, proc.stderr.decode()
     assert (repo.path / ".verda/work/sample/sample/quota.py").exists()
