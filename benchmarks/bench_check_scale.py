@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_check import raw_reset  # the same scratch/mirror reset
 from common import (
     Case,
     alternate,
@@ -88,12 +89,6 @@ def raw_git(s: Size) -> None:
     git(wt, "format-patch", "-q", "-o", str(s.scratch / "out"), f"{s.base}..HEAD", env=env)
     git(s.mirror, "worktree", "remove", "--force", str(wt), env=env)
     wait_for_gc(s.mirror)
-
-
-def raw_reset(s: Size) -> None:
-    rmtree(s.scratch)
-    s.scratch.mkdir(parents=True)
-    git(s.mirror, "worktree", "prune")
 
 
 def main() -> None:
