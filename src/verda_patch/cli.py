@@ -401,8 +401,9 @@ def _relative(path: str) -> str:
 
 
 def _report(exc: VerdaError, verbose: bool) -> None:
-    if exc.file is not None:
-        exc.file = _relative(str(exc.file))
+    for error in (exc, *getattr(exc, "errors", ())):  # UnreadablePatches names several
+        if isinstance(error, VerdaError) and error.file is not None:
+            error.file = _relative(str(error.file))
     text = visible(redact(str(exc)))
     git_message = visible(redact(getattr(exc, "git_message", "") or getattr(exc, "stderr", "")))
     if verbose:

@@ -76,11 +76,17 @@ class UnreadablePatches(PatchError):
         if len(self.errors) == 1:
             super().__init__(first.message, file=first.file, line=first.line, hint=first.hint)
             return
-        parts = "; ".join(str(e) for e in self.errors)
         super().__init__(
-            f"{len(self.errors)} patch files cannot be read: {parts}",
+            f"{len(self.errors)} patch files cannot be read",
             hint="fix or remove each of them; nothing was changed",
         )
+
+    def __str__(self) -> str:
+        if len(self.errors) == 1:
+            return super().__str__()
+        # composed when shown, so the CLI can first make each file relative
+        parts = "; ".join(str(e) for e in self.errors)
+        return f"{self.message}: {parts} ({self.hint})"
 
 
 class UpstreamError(UserError):

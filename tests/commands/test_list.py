@@ -207,13 +207,16 @@ def test_broken_patches_are_each_named_after_every_readable_one_is_listed(scene)
     assert "0002-notes.patch" in text.stderr and "0003-short-hunk.patch" in text.stderr
 
 
-def test_apply_names_every_unreadable_file_before_touching_anything(scene) -> None:
+def test_apply_names_every_unreadable_file_before_touching_anything(scene, monkeypatch) -> None:
     _, repo, _ = scene
     repo.add_patch("nova", "customs", "0002-notes.patch", "TODO: write the patch\n")
     repo.add_patch("nova", "customs", "0003-short-hunk.patch", CORRUPT)
-    result = repo.run("apply", "nova")
+    monkeypatch.chdir(repo.path)
+    result = CliRunner().invoke(cli, ["apply", "nova"], catch_exceptions=False)
     assert result.exit_code == 2
-    assert "0002-notes.patch" in result.stderr and "0003-short-hunk.patch" in result.stderr
+    # each file named as the user sees it from where they typed the command
+    assert "patches/nova/customs/0002-notes.patch: no diff found" in result.stderr
+    assert "patches/nova/customs/0003-short-hunk.patch:7: corrupt patch" in result.stderr
     assert not (repo.path / ".verda" / "work" / "nova").exists()
 
 
