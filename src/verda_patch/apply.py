@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import email.header
 import email.utils
+import functools
 import os
 import re
 import shutil
 import stat
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from verda_patch import contain, git, opstate, presence
+from verda_patch import contain, git, opstate, patchfile, presence
+from verda_patch import prefix as prefixes
 from verda_patch.config import RepoConfig
 from verda_patch.errors import (
     DirtyWorkTree,
@@ -33,8 +36,10 @@ from verda_patch.errors import (
 )
 from verda_patch.mirror import Mirror
 from verda_patch.patchfile import TRAILER_KEY, Patch
+from verda_patch.series import Series
+from verda_patch.series import code_stamp as code_stamp_of
 from verda_patch.store import Store
-from verda_patch.worktree import WorkTree, unmerged_paths
+from verda_patch.worktree import Commit, WorkTree, unmerged_paths
 
 Progress = Callable[[int, int], None]
 Notify = Callable[[str], None]
@@ -75,6 +80,8 @@ class ApplyResult:
     applied: tuple[str, ...]
     custom_source: bool = False
     backup_ref: str | None = None
+    reused: int = 0  # leading patches taken from the prefix cache, not applied again
+    up_to_date: bool = False  # nothing changed: the work tree was already this build
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -86,6 +93,8 @@ class ApplyResult:
             "base": self.base,
             "custom_source": self.custom_source,
             "backup_ref": self.backup_ref,
+            "reused": self.reused,
+            "up_to_date": self.up_to_date,
         }
 
 
@@ -163,7 +172,11 @@ def trailer_for(patch: Patch) -> str:
 
 def mailbox(patches: Sequence[Patch]) -> Iterator[bytes]:
     for patch in patches:
-        yield mail(patch, trailer_for(patch))
+        yield _mail(patch)
+
+
+def _mail(patch: Patch) -> bytes:
+    return mail(patch, trailer_for(patch))
 
 
 # --- running git am ----------------------------------------------------------------
@@ -183,14 +196,21 @@ def run_am(
     progress: Progress | None = None,
     *,
     args: Sequence[str] = AM_ARGS,
+    env: dict[str, str] | None = None,
+    done: int = 0,
 ) -> AmOutcome:
-    """Feed ``messages`` to one ``git am`` (or continue one when ``messages`` is None)."""
+    """Feed ``messages`` to one ``git am`` (or continue one when ``messages`` is None).
+
+    ``done`` patches of ``total`` were built before (a reused prefix): progress
+    counts on from there.
+    """
     writer = None
     output = []
     applied = 0
     with git.streaming(
         list(args),
         cwd=repo,
+        env=env,
         stdin=subprocess.PIPE if messages is not None else subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     ) as proc:
@@ -218,7 +238,7 @@ def run_am(
                 if line.startswith("Applying: "):
                     applied += 1
                     if progress:
-                        progress(applied, total)
+                        progress(done + applied, total)
             code = proc.wait()
         finally:
             if writer is not None and writer.ident is not None:  # started, even if interrupted
@@ -288,7 +308,9 @@ def custom_files(root: Path, project: str) -> list[tuple[str, Path]]:
     return sorted(out)
 
 
-def commit_custom_source(config: RepoConfig, project: str, tree: Path) -> bool:
+def commit_custom_source(
+    config: RepoConfig, project: str, tree: Path, objects_env: dict[str, str] | None = None
+) -> bool:
     """Copy custom-source over the tree and commit it; False when there is none."""
     files = custom_files(config.root, project)
     if not files:
@@ -305,11 +327,12 @@ def commit_custom_source(config: RepoConfig, project: str, tree: Path) -> bool:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
         target.chmod(0o755 if source.stat().st_mode & stat.S_IXUSR else 0o644)
-    git.run(["add", "--force", "--", *[rel for rel, _ in files]], cwd=tree)
+    git.run(["add", "--force", "--", *[rel for rel, _ in files]], cwd=tree, env=objects_env)
     if git.run(["diff", "--cached", "--quiet"], cwd=tree, ok=(0, 1)).returncode == 0:
         return False
     date = git.out(["log", "-1", "--format=%cd", "--date=raw"], cwd=tree)
     env = {
+        **(objects_env or {}),
         "GIT_AUTHOR_NAME": git.COMMITTER_NAME,
         "GIT_AUTHOR_EMAIL": git.COMMITTER_EMAIL,
         "GIT_AUTHOR_DATE": date,
@@ -323,13 +346,13 @@ def commit_custom_source(config: RepoConfig, project: str, tree: Path) -> bool:
 # --- the engine --------------------------------------------------------------------
 
 
-def verify_chain(tree: WorkTree, base: str, patches: Sequence[Patch]) -> None:
+def verify_chain(tree: WorkTree, base: str, patches: Sequence[Patch]) -> list[Commit]:
     """One commit per patch with the right trailer, in order: ``git am`` can skip one."""
     commits = tree.commits(base)
     got = [c.trailer for c in commits]
     want = [patch.file for patch in patches]
     if got == want:
-        return
+        return commits
     for i, patch in enumerate(patches):
         if i >= len(got) or got[i] != patch.file:
             raise PatchConflict(
@@ -461,37 +484,91 @@ def _refresh_hint(output: str, where: Path) -> str:
     return f"{what} in {where}, 'git add' the files"
 
 
+@functools.cache
+def code_stamp() -> str:
+    """What builds commits from mails: part of every prefix key."""
+    return code_stamp_of(sys.modules[__name__], git)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A series to build and where its build starts (the longest cached prefix)."""
+
+    cache: prefixes.Prefixes
+    plan: prefixes.Plan
+    series: Series
+    rest: list[Patch]  # the patches after the reused prefix, parsed and path-checked
+
+
+def plan(mirror: Mirror, base: str, series: Series, hooks: Hooks) -> Job:
+    """The longest prefix of ``series`` the cache has built, and what is left to apply."""
+    cache = prefixes.Prefixes(mirror.path)
+    keys = prefixes.chain(base, series.digests, code_stamp())
+    found = prefixes.find(cache, base, series.files, keys, series.mail, hooks.notify)
+    rest = series.patches(found.start)
+    check_paths(rest)
+    return Job(cache, found, series, rest)
+
+
 def build(
     config: RepoConfig,
     tree: WorkTree,
     base: str,
-    patches: Sequence[Patch],
     hooks: Hooks,
+    job: Job,
     operation: str = "apply",
     *,
     three_way: bool = True,
 ) -> str:
-    """Apply ``patches`` (path-checked by :func:`prepare`) on ``base`` in ``tree``.
+    """Apply the patches after the reused prefix; ``tree`` is checked out at ``job.plan.commit``.
 
+    Each commit ``git am`` makes is recorded as the prefix of its position.
     ``three_way``: on a stop, leave conflict markers for the user (not in a
     scratch tree nobody resolves in).
     """
-    total = len(patches)
-    if patches:
-        outcome = run_am(tree.path, mailbox(patches), total, hooks.progress)
+    start, total = job.plan.start, len(job.series)
+    env = job.cache.objects_env(tree.git_dir())
+    if job.rest:
+        outcome = run_am(
+            tree.path,
+            (job.series.mail(i) for i in range(start, total)),
+            total,
+            hooks.progress,
+            env=env,
+            done=start,
+        )
         if not outcome.ok:
-            raise _stop(tree, patches, outcome.output, operation, three_way=three_way)
-    return finish(config, tree, base, patches)
+            built = tree.commits(job.plan.commit)[: _stopped_at(tree.path) - 1]
+            _record(job, built)
+            raise _stop(tree, job.rest, outcome.output, operation, three_way=three_way)
+    elif hooks.progress:
+        hooks.progress(total, total)
+    head, commits = finish(config, tree, job.plan.commit, job.rest, env)
+    _record(job, commits)
+    return head
 
 
-def finish(config: RepoConfig, tree: WorkTree, base: str, patches: Sequence[Patch]) -> str:
-    verify_chain(tree, base, patches)
-    commit_custom_source(config, tree.project, tree.path)
+def _record(job: Job, commits: Sequence[Commit]) -> None:
+    """Remember ``commits``, made by ``git am`` after the reused prefix, as built prefixes."""
+    start = job.plan.start
+    job.cache.record([(job.plan.keys[start + i + 1], c.sha) for i, c in enumerate(commits)])
+
+
+def finish(
+    config: RepoConfig,
+    tree: WorkTree,
+    base: str,
+    patches: Sequence[Patch],
+    objects_env: dict[str, str] | None = None,
+) -> tuple[str, list[Commit]]:
+    """Verify the patch commits ``base..HEAD``, add custom-source; (head, those commits)."""
+    commits = verify_chain(tree, base, patches)
+    commit_custom_source(config, tree.project, tree.path, objects_env)
     tree.mark_synced()
     tree.clear_state()
     head = tree.head()
     assert head is not None
-    return head
+    return head, commits
 
 
 def check_paths(patches: Sequence[Patch]) -> None:
@@ -528,15 +605,20 @@ def prepare(
     *,
     base: str | None = None,
     patches: Sequence[Patch] | None = None,
-) -> tuple[WorkTree, Mirror, str, list[Patch]]:
+) -> tuple[WorkTree, Mirror, str, Series]:
     """The series to build, checked before anything is touched, and a warm mirror.
 
     ``patches`` is a series the caller already parsed (check, bump, archive);
-    without it every patch file of the project is parsed here.
+    without it the project's patch files are read, and parsed where the memo
+    of :mod:`verda_patch.series` has not seen them.
     """
     proj = config.project(project)
-    series = list(patches) if patches is not None else Store(config).load(project)
-    check_paths(series)  # before the mirror or the work tree is touched
+    if patches is not None:
+        series = Series.of(patches, _mail)
+    else:
+        stamp = code_stamp_of(patchfile, sys.modules[__name__])
+        series = Series.load(config, project, _mail, stamp)
+    check_paths(series.parsed())  # before the mirror or the work tree is touched
     commit = base or proj.commit
     mirror = Mirror.for_project(
         config, proj, notify=hooks.notify, progress=hooks.fetch_progress
@@ -606,6 +688,7 @@ def apply_project(
             previous = state["previous_head"]  # an interrupted run: keep the real "before"
     else:
         tree.create(mirror)
+    job = plan(mirror, commit, series, hooks)
     tree.write_state(
         {
             "operation": operation,
@@ -614,19 +697,28 @@ def apply_project(
             "base": commit,
             "previous_head": previous,
             "previous_synced": tree.synced(),
-            "patches": [p.file for p in series],
+            "patches": series.files,
             "backup_ref": backup_ref,
+            "am_from": job.plan.start,
         }
     )
-    tree.reset_to(commit)
+    tree.reset_to(job.plan.commit)  # one checkout, from wherever the tree was
     try:
-        head = build(config, tree, commit, series, hooks, operation)
+        head = build(config, tree, commit, hooks, job, operation)
     except PatchConflict:
         state = tree.read_state() or {}
         state["phase"] = "conflict"
         tree.write_state(state)
         raise
-    return _result(tree, commit, head, [p.file for p in series], backup_ref)
+    return _result(
+        tree,
+        commit,
+        head,
+        series.files,
+        backup_ref,
+        reused=job.plan.start,
+        up_to_date=job.plan.complete and head == previous,
+    )
 
 
 def _state_or_fail(tree: WorkTree, action: str) -> dict[str, object]:
@@ -665,24 +757,35 @@ def continue_apply(config: RepoConfig, project: str, hooks: Hooks | None = None)
             hint=f"run 'verda-patch apply --abort {project}' and apply again",
         )
     series = [by_file[n] for n in names]
+    am_from = int(str(state.get("am_from") or 0))  # patches reused from the cache before am ran
     if tree.am_in_progress():
-        done_before = _stopped_at(tree.path) - 1
-        outcome = run_am(tree.path, None, len(series), hooks.progress, args=CONTINUE_ARGS)
+        done_before = am_from + _stopped_at(tree.path) - 1
+        outcome = run_am(
+            tree.path, None, len(series), hooks.progress, args=CONTINUE_ARGS, done=am_from
+        )
         if not outcome.ok:
+            rest = series[am_from:]  # _stop counts in what this am session was fed
             raise _stop(
                 tree,
-                series,
+                rest,
                 outcome.output,
                 str(state.get("operation")),
-                done_before=done_before if tree.am_in_progress() else None,
+                done_before=done_before - am_from if tree.am_in_progress() else None,
             )
-    head = finish(config, tree, base, series)
+    head, _commits = finish(config, tree, base, series)
     backup = state.get("backup_ref")
     return _result(tree, base, head, names, str(backup) if backup else None)
 
 
 def _result(
-    tree: WorkTree, base: str, head: str, files: Sequence[str], backup_ref: str | None
+    tree: WorkTree,
+    base: str,
+    head: str,
+    files: Sequence[str],
+    backup_ref: str | None,
+    *,
+    reused: int = 0,
+    up_to_date: bool = False,
 ) -> ApplyResult:
     # only the tip's trailer matters: read one commit, not the whole branch again
     # (verify_chain already logged it; this was a second `git log` of N commits)
@@ -696,6 +799,8 @@ def _result(
         applied=tuple(files),
         custom_source=bool(last and last.trailer == f"{CUSTOM_SOURCE}/{tree.project}"),
         backup_ref=backup_ref,
+        reused=reused,
+        up_to_date=up_to_date,
     )
 
 
@@ -747,8 +852,9 @@ def scratch_tree(
     ok = False
     try:
         tree.create(mirror)
-        git.run(["checkout", "--quiet", "-B", tree.branch, commit], cwd=path)  # 40-hex
-        head = build(config, tree, commit, series, hooks, three_way=False)
+        job = plan(mirror, commit, series, hooks)
+        git.run(["checkout", "--quiet", "-B", tree.branch, job.plan.commit], cwd=path)  # 40-hex
+        head = build(config, tree, commit, hooks, job, three_way=False)
         ok = True
         yield tree, head
     finally:

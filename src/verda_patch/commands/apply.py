@@ -73,8 +73,15 @@ def apply(
                 app.say(f"{name}: the previous work tree is saved as {result.backup_ref}")
             if not app.json:
                 extra = " + custom-source" if result.custom_source else ""
+                if result.up_to_date:
+                    what = "up to date, "
+                elif result.reused:
+                    fresh = len(result.applied) - result.reused
+                    what = f"{result.reused} reused + {fresh} applied, "
+                else:
+                    what = ""
                 app.out.print(
-                    f"[green]{name}[/]: {len(result.applied)} patches{extra} on "
+                    f"[green]{name}[/]: {what}{len(result.applied)} patches{extra} on "
                     f"{result.base[:12]} → {result.work_tree} "
                     f"(branch {result.branch}, head {result.head[:12]})",
                     highlight=False,
