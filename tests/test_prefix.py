@@ -14,7 +14,7 @@ from tests.builders import Upstream, git
 from verda_patch import apply as engine
 from verda_patch import prefix
 from verda_patch.config import load
-from verda_patch.errors import PatchConflict
+from verda_patch.errors import OperationFailed, PatchConflict
 from verda_patch.mirror import Mirror
 
 
@@ -204,3 +204,110 @@ def test_incremental_apply_equals_a_cold_build(small, tmp_path, monkeypatch, ste
         tree = result.work_tree
         built = sorted(p.name for p in tree.glob("[fn][0-9]*.txt"))
         assert built == sorted(f"{s[0]}.txt" for s in specs)
+
+
+# --- prefix-remote --------------------------------------------------------------------
+
+
+def _with_remote(repo_path: Path, remote: Path) -> None:
+    (repo_path / "verda-patch.yaml").write_text(f"prefix-remote: {remote}\n")
+
+
+def test_a_second_cache_fed_by_the_prefix_remote_runs_no_am(small, tmp_path, monkeypatch, caplog):
+    _up, repo = small
+    remote = tmp_path / "prefixes.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    _with_remote(repo.path, remote)
+    said: list[str] = []
+    first = engine.apply_project(load(repo.path), "sample", hooks=engine.Hooks(notify=said.append))
+    assert "pushed 4 prefixes" in " ".join(said)
+    assert len(git(remote, "for-each-ref", prefix.REF_PREFIX).splitlines()) == 4
+
+    second = tmp_path / "second-machine"
+    shutil.copytree(repo.path, second, ignore=shutil.ignore_patterns(".verda"))
+    monkeypatch.setenv("VERDA_PATCH_CACHE", str(tmp_path / "second-cache"))
+    caplog.set_level(logging.DEBUG, logger="verda_patch.git")
+    again = engine.apply_project(load(second), "sample")
+    assert _am_calls(caplog) == []
+    assert again.head == first.head and again.reused == 4
+
+
+def test_a_poisoned_prefix_remote_does_not_change_the_build(small, tmp_path, monkeypatch):
+    _up, repo = small
+    remote = tmp_path / "prefixes.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    _with_remote(repo.path, remote)
+    first = engine.apply_project(load(repo.path), "sample")
+    # the remote's ref for the whole series now names a commit with another tree
+    work = first.work_tree
+    forged = git(
+        work,
+        "commit-tree",
+        git(work, "rev-parse", "HEAD~3^{tree}"),
+        "-p",
+        git(work, "rev-parse", "HEAD^"),
+        "-m",
+        git(work, "log", "-1", "--format=%B", "HEAD"),
+        env={"GIT_AUTHOR_NAME": "Mallory", "GIT_AUTHOR_EMAIL": "m@example.org"},
+    )
+    name = git(remote, "for-each-ref", "--format=%(refname)", "--points-at", first.head)
+    git(work, "push", "-q", "-f", str(remote), f"{forged}:{name}")
+
+    second = tmp_path / "second-machine"
+    shutil.copytree(repo.path, second, ignore=shutil.ignore_patterns(".verda"))
+    monkeypatch.setenv("VERDA_PATCH_CACHE", str(tmp_path / "second-cache"))
+    said: list[str] = []
+    again = engine.apply_project(load(second), "sample", hooks=engine.Hooks(notify=said.append))
+    assert any("wrong prefix" in s and "0004-f3.patch" in s for s in said), said
+    assert again.head == first.head
+    assert git(remote, "rev-parse", name) == forged  # never overwritten by us
+
+
+def test_untrusted_mode_never_pushes(small, tmp_path):
+    from verda_patch.policy import Policy
+    from verda_patch.prefix_remote import Remote
+
+    _up, repo = small
+    first = engine.apply_project(load(repo.path), "sample")
+    remote = tmp_path / "prefixes.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    config = load(repo.path)
+    mirror = Mirror.for_project(config, config.project("sample"))
+    Remote(str(remote), mirror, Policy(untrusted=True)).push([("k" * 64, first.head)])
+    assert git(remote, "for-each-ref") == ""
+    Remote(str(remote), mirror, Policy()).push([("k" * 64, first.head)])
+    assert git(remote, "for-each-ref", "--format=%(objectname)") == first.head
+
+
+def test_prefix_remote_setting_refuses_a_command_transport(small):
+    _up, repo = small
+    (repo.path / "verda-patch.yaml").write_text("prefix-remote: ext::sh -c evil\n")
+    from verda_patch.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="prefix-remote") as err:
+        load(repo.path)
+    assert err.value.line == 1
+
+
+def test_progress_counts_on_from_the_reused_prefix_and_names_the_file(small):
+    _up, repo = small
+    engine.apply_project(load(repo.path), "sample")
+    _write(repo.path, [(f"f{i}", f"one {i}") for i in range(3)] + [("f3", "edited")])
+    seen: list[tuple[int, int]] = []
+    names: list[str] = []
+    hooks = engine.Hooks(progress=lambda d, t: seen.append((d, t)), current=names.append)
+    engine.apply_project(load(repo.path), "sample", hooks=hooks)
+    assert seen[0] == (3, 4) and seen[-1] == (4, 4)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)  # never backwards
+    assert names[0] == "customs/0004-f3.patch"
+
+
+def test_a_work_tree_whose_mirror_was_removed_is_refused_then_rebuilt_with_force(small):
+    _up, repo = small
+    config = load(repo.path)
+    first = engine.apply_project(config, "sample")
+    shutil.rmtree(Mirror.for_project(config, config.project("sample")).path)
+    with pytest.raises(OperationFailed, match="mirror was removed"):
+        engine.apply_project(load(repo.path), "sample")
+    again = engine.apply_project(load(repo.path), "sample", force=True)
+    assert again.head == first.head

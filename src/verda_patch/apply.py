@@ -36,6 +36,7 @@ from verda_patch.errors import (
 )
 from verda_patch.mirror import Mirror
 from verda_patch.patchfile import TRAILER_KEY, Patch
+from verda_patch.prefix_remote import Remote, take
 from verda_patch.series import Series
 from verda_patch.series import code_stamp as code_stamp_of
 from verda_patch.store import Store
@@ -104,11 +105,30 @@ class Hooks:
 
     progress: Progress | None = None
     notify: Notify | None = None
+    current: Callable[[str], None] | None = None  # the patch file being applied
     fetch_progress: Callable[[str, int, int], None] | None = None
+
+    def __post_init__(self) -> None:
+        # a progress display that can show names (the CLI's) takes them too
+        if self.current is None:
+            self.current = getattr(self.progress, "current", None)
 
     def say(self, message: str) -> None:
         if self.notify:
             self.notify(message)
+
+    def named(self, files: Sequence[str]) -> Progress | None:
+        """``progress`` that also reports the name of the patch being applied."""
+        progress, current = self.progress, self.current
+        if progress is None:
+            return None
+
+        def update(done: int, total: int) -> None:
+            progress(done, total)
+            if current is not None:
+                current(files[done] if done < len(files) else "")
+
+        return update
 
 
 # --- the mailbox -------------------------------------------------------------------
@@ -207,13 +227,17 @@ def run_am(
     writer = None
     output = []
     applied = 0
-    with git.streaming(
-        list(args),
-        cwd=repo,
-        env=env,
-        stdin=subprocess.PIPE if messages is not None else subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    ) as proc:
+    counter = _Counter(progress, total, done)
+    with (
+        git.streaming(
+            list(args),
+            cwd=repo,
+            env=env,
+            stdin=subprocess.PIPE if messages is not None else subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        ) as proc,
+        _watching(repo, counter),
+    ):
         assert proc.stdout is not None
         try:
             if messages is not None:
@@ -237,8 +261,7 @@ def run_am(
                 output.append(line)
                 if line.startswith("Applying: "):
                     applied += 1
-                    if progress:
-                        progress(done + applied, total)
+                    counter(applied)
             code = proc.wait()
         finally:
             if writer is not None and writer.ident is not None:  # started, even if interrupted
@@ -246,6 +269,53 @@ def run_am(
                     git.kill_group(proc)  # interrupted: unblock the writer, then join it
                 writer.join()
     return AmOutcome(code == 0, applied, "".join(output))
+
+
+class _Counter:
+    """Progress that only moves forward, fed by am's output and by its state file."""
+
+    def __init__(self, progress: Progress | None, total: int, done: int) -> None:
+        self.progress = progress
+        self.total = total
+        self.done = done
+        self._lock = threading.Lock()
+        self._best = -1
+
+    def __call__(self, applied: int) -> None:
+        if self.progress is None:
+            return
+        with self._lock:
+            if applied <= self._best:
+                return
+            self._best = applied
+        self.progress(min(self.done + applied, self.total), self.total)
+
+
+@contextmanager
+def _watching(repo: Path, counter: _Counter) -> Iterator[None]:
+    """Follow ``rebase-apply/next`` while am runs (issue 17, item 14).
+
+    In a pipe git's stdout is block-buffered, so its "Applying:" lines arrive
+    all at once at the end; the state file moves with every patch.
+    """
+    if counter.progress is None:
+        yield
+        return
+    stop = threading.Event()
+    state = repo / ".git" / "rebase-apply" / "next"
+
+    def watch() -> None:
+        while not stop.wait(0.1):
+            with suppress(OSError, ValueError):
+                counter(int(state.read_text()) - 1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
 
 
 def _failed_paths(repo: Path, output: str) -> tuple[str, ...]:
@@ -498,16 +568,20 @@ class Job:
     plan: prefixes.Plan
     series: Series
     rest: list[Patch]  # the patches after the reused prefix, parsed and path-checked
+    remote: Remote | None = None
 
 
-def plan(mirror: Mirror, base: str, series: Series, hooks: Hooks) -> Job:
-    """The longest prefix of ``series`` the cache has built, and what is left to apply."""
+def plan(config: RepoConfig, mirror: Mirror, base: str, series: Series, hooks: Hooks) -> Job:
+    """The longest prefix of ``series`` built before (this cache, else the prefix-remote)."""
     cache = prefixes.Prefixes(mirror.path)
     keys = prefixes.chain(base, series.digests, code_stamp())
     found = prefixes.find(cache, base, series.files, keys, series.mail, hooks.notify)
+    remote = Remote.for_config(config, mirror, hooks.notify)
+    if remote is not None:
+        found = take(remote, cache, base, series.files, keys, series.mail, found)
     rest = series.patches(found.start)
     check_paths(rest)
-    return Job(cache, found, series, rest)
+    return Job(cache, found, series, rest, remote)
 
 
 def build(
@@ -528,12 +602,15 @@ def build(
     """
     start, total = job.plan.start, len(job.series)
     env = job.cache.objects_env(tree.git_dir())
+    progress = hooks.named(job.series.files)
+    if progress is not None:
+        progress(start, total)  # where the reused prefix leaves off, before am says a word
     if job.rest:
         outcome = run_am(
             tree.path,
             (job.series.mail(i) for i in range(start, total)),
             total,
-            hooks.progress,
+            progress,
             env=env,
             done=start,
         )
@@ -541,10 +618,12 @@ def build(
             built = tree.commits(job.plan.commit)[: _stopped_at(tree.path) - 1]
             _record(job, built)
             raise _stop(tree, job.rest, outcome.output, operation, three_way=three_way)
-    elif hooks.progress:
-        hooks.progress(total, total)
+    elif progress is not None:
+        progress(total, total)
     head, commits = finish(config, tree, job.plan.commit, job.rest, env)
     _record(job, commits)
+    if job.remote is not None:
+        _share(job.remote, job, base, commits[-1].sha if commits else job.plan.commit)
     return head
 
 
@@ -552,6 +631,15 @@ def _record(job: Job, commits: Sequence[Commit]) -> None:
     """Remember ``commits``, made by ``git am`` after the reused prefix, as built prefixes."""
     start = job.plan.start
     job.cache.record([(job.plan.keys[start + i + 1], c.sha) for i, c in enumerate(commits)])
+
+
+def _share(remote: Remote, job: Job, base: str, tip: str) -> None:
+    """Push every prefix of the series the prefix-remote lacks (never in untrusted mode)."""
+    if remote.policy.untrusted:
+        return
+    chain = prefixes.links(job.cache.mirror, base, tip)
+    keys = job.plan.keys
+    remote.push([(keys[i], c.sha) for i, c in enumerate(chain, 1) if i not in remote.has])
 
 
 def finish(
@@ -679,7 +767,17 @@ def apply_project(
                 ),
             )
         previous = tree.head()
-        if not force and not (state and state.get("phase") == "applying"):
+        lost = previous is None and _commits_lost(tree)
+        if lost and not force:
+            raise OperationFailed(
+                f"the commits of {tree.path} are gone: builds keep them in the cache "
+                "mirror, and that mirror was removed",
+                hint=f"rebuild it with 'verda-patch apply --force {project}' (changes made "
+                "in the work tree since cannot be checked or saved)",
+            )
+        if lost:
+            hooks.say(f"{tree.path} lost its commits with a removed cache mirror; rebuilding")
+        elif not force and not (state and state.get("phase") == "applying"):
             refuse_if_unsaved(tree, commit)
         if force and previous and (tree.status() or tree.unsaved_commits(commit)):
             backup_ref = tree.backup()
@@ -688,7 +786,7 @@ def apply_project(
             previous = state["previous_head"]  # an interrupted run: keep the real "before"
     else:
         tree.create(mirror)
-    job = plan(mirror, commit, series, hooks)
+    job = plan(config, mirror, commit, series, hooks)
     tree.write_state(
         {
             "operation": operation,
@@ -719,6 +817,12 @@ def apply_project(
         reused=job.plan.start,
         up_to_date=job.plan.complete and head == previous,
     )
+
+
+def _commits_lost(tree: WorkTree) -> bool:
+    """HEAD names a commit the tree cannot read (it lived in a removed cache mirror)."""
+    named = git.run(["rev-parse", "--verify", "--quiet", "HEAD"], cwd=tree.path, ok=(0, 1, 128))
+    return named.returncode == 0
 
 
 def _state_or_fail(tree: WorkTree, action: str) -> dict[str, object]:
@@ -761,7 +865,12 @@ def continue_apply(config: RepoConfig, project: str, hooks: Hooks | None = None)
     if tree.am_in_progress():
         done_before = am_from + _stopped_at(tree.path) - 1
         outcome = run_am(
-            tree.path, None, len(series), hooks.progress, args=CONTINUE_ARGS, done=am_from
+            tree.path,
+            None,
+            len(series),
+            hooks.named(names),
+            args=CONTINUE_ARGS,
+            done=am_from,
         )
         if not outcome.ok:
             rest = series[am_from:]  # _stop counts in what this am session was fed
@@ -852,7 +961,7 @@ def scratch_tree(
     ok = False
     try:
         tree.create(mirror)
-        job = plan(mirror, commit, series, hooks)
+        job = plan(config, mirror, commit, series, hooks)
         git.run(["checkout", "--quiet", "-B", tree.branch, job.plan.commit], cwd=path)  # 40-hex
         head = build(config, tree, commit, hooks, job, three_way=False)
         ok = True

@@ -6,6 +6,7 @@ plain ``list`` stay fast; the library below never prints, prompts or exits.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import importlib
 import json
@@ -144,36 +145,73 @@ class App:
     def say(self, message: str) -> None:
         """A progress or status line on stderr (silent with -q or --json)."""
         if not self.quiet:
-            self.err.print(visible(redact(message)), highlight=False)
+            self._stderr().print(visible(redact(message)), highlight=False)
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/] {visible(redact(message))}", highlight=False)
+        self._stderr().print(f"[yellow]warning:[/] {visible(redact(message))}", highlight=False)
+
+    def _stderr(self) -> Console:
+        # while a progress bar is live, lines go above it, not glued onto it
+        live = _LIVE.get(None)
+        return live if live is not None else self.err
 
     def emit_json(self, document: object) -> None:
         # credentials in upstream URLs never reach the output (issue 18)
         click.echo(redact(json.dumps(document, indent=2, sort_keys=False, default=str)))
 
     @contextmanager
-    def progress(self, description: str) -> Iterator[Callable[[int, int], None]]:
-        """A rich progress bar on stderr when it is a terminal; a no-op otherwise."""
+    def progress(self, description: str) -> Iterator[ProgressBar]:
+        """A rich progress bar on stderr when it is a terminal; a no-op otherwise.
+
+        It shows patches done of the total and the file being applied; when
+        stderr is not a terminal (a CI log) it stays silent.
+        """
         if self.quiet or self.json or not sys.stderr.isatty():
-            yield lambda done, total: None
+            yield ProgressBar()
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         with Progress(
             TextColumn("{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=20),
             MofNCompleteColumn(),
+            TextColumn("{task.fields[name]}"),
             console=self.err,
             transient=True,
         ) as bar:
-            task = bar.add_task(description, total=None)
+            task = bar.add_task(description, total=None, name="")
+            token = _LIVE.set(bar.console)
+            try:
+                yield ProgressBar(
+                    lambda done, total: bar.update(task, completed=done, total=total),
+                    # the file name only, cut to fit beside the bar on 80 columns
+                    lambda name: bar.update(task, name=name.rsplit("/", 1)[-1][:36]),
+                )
+            finally:
+                _LIVE.reset(token)
 
-            def update(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
 
-            yield update
+_LIVE: contextvars.ContextVar[Console] = contextvars.ContextVar("verda_patch_live_console")
+
+
+class ProgressBar:
+    """What :meth:`App.progress` yields: call it with (done, total); ``current(name)``."""
+
+    def __init__(
+        self,
+        update: Callable[[int, int], None] | None = None,
+        name: Callable[[str], None] | None = None,
+    ) -> None:
+        self._update = update
+        self._name = name
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._update is not None:
+            self._update(done, total)
+
+    def current(self, name: str) -> None:
+        if self._name is not None:
+            self._name(name)
 
 
 def _console(stream: IO[str]) -> Console:

@@ -29,7 +29,7 @@ CATEGORY_RE = re.compile(r"[A-Za-z0-9._-]+")
 _TRANSPORT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
 _URL_SCHEMES = ("http://", "https://", "ssh://", "git://", "file://", "git+ssh://", "ssh+git://")
 _PROJECT_KEYS = {"upstream", "commit", "ref", "branch"}
-_SETTINGS_KEYS = {"categories", "work_dir", "tag_pattern"}
+_SETTINGS_KEYS = {"categories", "work_dir", "tag_pattern", "prefix-remote"}
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,9 @@ class Settings:
     categories: tuple[str, ...] = DEFAULT_CATEGORIES
     work_dir: str = ".verda/work"
     tag_pattern: str = "{project}-{ref}-verda.{n}"
+    # a git remote sharing built prefixes between machines (issue 16); a path is
+    # relative to the patch repo
+    prefix_remote: str | None = None
 
 
 @dataclass(frozen=True)
@@ -370,6 +373,16 @@ def load_settings(path: Path) -> Settings:
                     line=_line(value),
                     hint="e.g. '{project}-{ref}-verda.{n}'",
                 )
+            if name == "prefix-remote":
+                problem = check_upstream(text)
+                if problem:
+                    raise ConfigError(
+                        problem.replace("upstream", "prefix-remote", 1),
+                        file=path,
+                        line=_line(value),
+                        hint="name a git remote: a URL or a path",
+                    )
+                name = "prefix_remote"
             values[name] = text
     return Settings(**values)  # type: ignore[arg-type]
 

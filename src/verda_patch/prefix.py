@@ -192,13 +192,14 @@ def verify(
     mails: Sequence[bytes],
     *,
     diff_from: int,
+    through: str | None = None,
 ) -> str | None:
     """None when ``commit`` is what applying the patches ``files`` on ``base`` builds.
 
     Every commit must sit on a straight line from ``base`` and carry its patch's
     ``Verda-Patch`` trailer; positions after ``diff_from`` must make exactly
-    their patch's change (patch-id, whitespace kept), ``mails`` being theirs.
-    Otherwise the reason.
+    their patch's change (patch-id, whitespace kept), ``mails`` being theirs;
+    with ``through``, commit ``diff_from`` must be that one. Otherwise the reason.
     """
     chain = links(repo, base, commit)
     if len(chain) != len(files):
@@ -210,6 +211,8 @@ def verify(
         if link.trailer != want:
             return f"commit {i} ({link.sha[:12]}) is for {link.trailer}, not {want}"
         parent = link.sha
+    if through and chain[diff_from - 1].sha != through:
+        return f"it does not build on this cache's commit for {files[diff_from - 1]}"
     if diff_from < len(chain):
         since = chain[diff_from - 1].sha if diff_from else base
         theirs = commit_patch_ids(repo, since, commit)
