@@ -311,3 +311,25 @@ def test_a_work_tree_whose_mirror_was_removed_is_refused_then_rebuilt_with_force
         engine.apply_project(load(repo.path), "sample")
     again = engine.apply_project(load(repo.path), "sample", force=True)
     assert again.head == first.head
+
+
+def test_cache_list_and_prune_show_and_drop_the_prefix_refs(small):
+    from verda_patch import cache as cache_lib
+
+    _up, repo = small
+    config = load(repo.path)
+    first = engine.apply_project(config, "sample")
+    mirror = Mirror.for_project(config, config.project("sample")).path
+    entries = {e.kind: e for e in cache_lib.list_entries()}
+    assert set(entries) == {"mirror", "prefixes"}
+    name = entries["prefixes"].name
+    assert name == entries["mirror"].name + "/prefixes"
+    dry = cache_lib.prune(names=[name])
+    assert dry.dry_run and [e.kind for e in dry.entries] == ["prefixes"]
+    assert git(mirror, "for-each-ref", prefix.REF_PREFIX) != ""
+    cache_lib.prune(names=[name], dry_run=False)
+    assert git(mirror, "for-each-ref", prefix.REF_PREFIX) == ""
+    # the work tree still reads its commits; the next apply builds the prefixes again
+    again = engine.apply_project(load(repo.path), "sample")
+    assert again.head == first.head and again.reused == 0
+    assert len(git(mirror, "for-each-ref", prefix.REF_PREFIX).splitlines()) == 4

@@ -2,9 +2,9 @@
 
 The cache holds entries of several kinds; each kind is a :class:`Kind` in
 :data:`KINDS` that lists its entries and removes one. Today there is one kind,
-``mirror`` (a bare mirror of an upstream); another kind (say, refs kept inside
-the mirrors) adds itself to :data:`KINDS` and ``list``/``prune`` show and
-remove it with the same options.
+``mirror`` (a bare mirror of an upstream) and ``prefixes`` (the built-prefix
+refs kept inside a mirror, issue 16); ``list``/``prune`` show and remove every
+kind with the same options.
 
 Pruning is a dry run unless asked; it holds the cache lock exclusively, so no
 fetch or clone runs while an entry disappears, and it renames a mirror away
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from verda_patch import git, mirror, upstreams
+from verda_patch import git, mirror, prefix, upstreams
 from verda_patch.errors import UserError
 
 DAY = 86400.0
@@ -125,7 +125,48 @@ class Mirrors:
         entry.path.with_suffix(".lock").unlink(missing_ok=True)
 
 
-KINDS: list[Kind] = [Mirrors()]
+class PrefixRefs:
+    """``refs/verda/prefix/*`` of one mirror: the built prefixes (:mod:`verda_patch.prefix`).
+
+    Removing them drops only the refs (the next build makes them again); the
+    objects stay, so no work tree built from them breaks.
+    """
+
+    name = "prefixes"
+
+    def entries(self, root: Path) -> Iterable[Entry]:
+        for path in sorted(root.glob("*.git")):
+            if not (path / "objects").is_dir() or path.is_symlink():
+                continue
+            refs = git.run(
+                ["for-each-ref", "--format=%(refname)", prefix.REF_PREFIX],
+                cwd=path,
+                ok=(0, 128),
+            ).text.split()
+            if not refs:
+                continue
+            url = git.run(
+                ["config", "--get", "remote.origin.url"], cwd=path, ok=(0, 1, 128)
+            ).text.strip()
+            yield Entry(
+                kind=self.name,
+                name=path.name.removesuffix(".git") + prefix.ENTRY_SUFFIX,
+                path=path,
+                size=sum(len(r) + 42 for r in refs),  # as a packed-refs line each
+                upstream=upstreams.redact(url) if url else None,
+                last_used=_mtime(path / prefix.USED_MARK) or _mtime(path),
+                last_fetch=None,
+            )
+
+    def matches(self, entry: Entry, wanted: str) -> bool:
+        return wanted == entry.name
+
+    def remove(self, entry: Entry) -> None:
+        if entry.path.is_dir():  # not when its mirror went first
+            prefix.Prefixes(entry.path).drop_all()
+
+
+KINDS: list[Kind] = [Mirrors(), PrefixRefs()]
 
 
 def list_entries(root: Path | None = None) -> list[Entry]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,8 @@ from verda_patch.errors import GitError
 # also carries a stamp of the code that runs git am (apply.py, git.py).
 FORMAT = "verda-patch prefix v1"
 REF_PREFIX = "refs/verda/prefix/"
+USED_MARK = "verda-prefix-used"  # touched whenever a prefix is reused or recorded
+ENTRY_SUFFIX = "/prefixes"  # how `cache list` names the prefixes of mirror X: X/prefixes
 
 
 def chain(base: str, digests: Iterable[str], stamp: str = "") -> list[str]:
@@ -93,7 +96,14 @@ class Prefixes:
             sha, _, kind = line.partition(" ")
             if kind == "commit":
                 found[i] = sha
+        if found:
+            self._mark_used()
         return found
+
+    def _mark_used(self) -> None:
+        # `cache prune --unused-for DAYS` reads this
+        with suppress(OSError):
+            (self.mirror / USED_MARK).touch()
 
     def record(self, entries: Sequence[tuple[str, str]]) -> bool:
         """Point ``refs/verda/prefix/<key>`` at each commit; False if git refused.
@@ -108,7 +118,18 @@ class Prefixes:
             git.run(["update-ref", "--stdin"], cwd=self.mirror, input=stdin)
         except GitError:
             return False
+        self._mark_used()
         return True
+
+    def drop_all(self) -> int:
+        """Remove every prefix ref of this mirror (objects stay); how many went."""
+        refs = git.run(
+            ["for-each-ref", "--format=%(refname)", REF_PREFIX], cwd=self.mirror
+        ).text.split()
+        stdin = "".join(f"delete {r}\n" for r in refs).encode()
+        git.run(["update-ref", "--stdin"], cwd=self.mirror, input=stdin)
+        git.run(["pack-refs", "--all"], cwd=self.mirror, ok=(0, 1, 128))
+        return len(refs)
 
     def drop(self, keys: Sequence[str]) -> None:
         """Remove refs found wrong (a tampered or stale hint)."""

@@ -30,7 +30,9 @@ def cache() -> None:
     """Inspect and prune the upstream cache ($VERDA_PATCH_CACHE).
 
     The cache keeps one bare mirror per upstream (one upstream spelled several
-    ways is one mirror). Mirrors are never removed unless you ask.
+    ways is one mirror) and, inside each, the prefixes builds made (kind
+    'prefixes', named MIRROR/prefixes: the refs incremental apply reuses).
+    Nothing is removed unless you ask.
     """
 
 
