@@ -48,6 +48,7 @@ from verda_patch.errors import (
     UpstreamError,
     VerdaError,
 )
+from verda_patch.parallel import run_each
 from verda_patch.patchfile import Patch, normal_change_id
 from verda_patch.store import (
     PATCH_SUFFIXES,
@@ -867,8 +868,18 @@ def run(
     """Check ``projects`` (default: every project of base-commit, plus orphan patch folders)."""
     names = list(projects) or list(config.projects)
     results = check_config(config, list(projects))
-    for name in names:
-        results += check_project(config, name, against=against, hooks=hooks)
+    if len(names) <= 1:
+        for name in names:
+            results += check_project(config, name, against=against, hooks=hooks)
+        return Report(tuple(results))
+    # several projects: in parallel, one per core (issue 16); their lines name them,
+    # and one bar for all would jump between projects, so there is none
+    quiet = Hooks(notify=hooks.notify if hooks else None)
+    outcomes = run_each(names, lambda n: check_project(config, n, against=against, hooks=quiet))
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+        results += outcome
     return Report(tuple(results))
 
 

@@ -326,14 +326,43 @@ def streaming(
                 stderr=stderr,
                 own_group=True,
             )
-        if got:
+            with _RUNNING_LOCK:
+                _RUNNING.add(proc)
+        if got or _CANCELLED.is_set():
             raise KeyboardInterrupt
         with proc:
             yield proc
+        if _CANCELLED.is_set():  # killed by cancel_all() from another thread
+            raise KeyboardInterrupt
     except BaseException:
         if proc is not None:
             kill_group(proc)
         raise
+    finally:
+        if proc is not None:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(proc)
+
+
+# Streamed processes run in their own process group, out of reach of the
+# terminal's Ctrl-C; when several projects build in threads, the main thread
+# stops them all through these (issue 16: projects in parallel).
+_RUNNING: set[subprocess.Popen[bytes]] = set()
+_RUNNING_LOCK = threading.Lock()
+_CANCELLED = threading.Event()
+
+
+def cancel_all() -> None:
+    """Kill every streamed git process; threads still running one get KeyboardInterrupt."""
+    _CANCELLED.set()
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for proc in running:
+        kill_group(proc)
+
+
+def reset_cancel() -> None:
+    _CANCELLED.clear()
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:

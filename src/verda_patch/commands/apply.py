@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from verda_patch.cli import PROJECT, App, pass_app
+
+if TYPE_CHECKING:
+    from verda_patch import apply as engine
 
 
 @click.command()
@@ -49,42 +54,75 @@ def apply(
     if (continue_ or abort) and len(names) != 1:
         raise UserError("--continue and --abort take exactly one project")
 
-    results = []
+    if abort:
+        with repo_lock(app.root, notify=app.say):
+            restored = engine.abort_apply(app.config, names[0])
+        app.say(
+            f"{names[0]}: aborted; work tree back at {restored[:12]}"
+            if restored
+            else f"{names[0]}: aborted; the new work tree was removed"
+        )
+        if app.json:
+            app.emit_json({"project": names[0], "aborted": True, "head": restored})
+        return
+
     with repo_lock(app.root, notify=app.say):
-        for name in names:
-            if abort:
-                restored = engine.abort_apply(app.config, name)
-                app.say(
-                    f"{name}: aborted; work tree back at {restored[:12]}"
-                    if restored
-                    else f"{name}: aborted; the new work tree was removed"
-                )
-                if app.json:
-                    app.emit_json({"project": name, "aborted": True, "head": restored})
-                return
-            with app.progress(f"applying {name}") as bar:
+        if len(names) == 1:
+            with app.progress(f"applying {names[0]}") as bar:
                 hooks = engine.Hooks(progress=bar, notify=app.say)
                 if continue_:
-                    result = engine.continue_apply(app.config, name, hooks)
+                    result = engine.continue_apply(app.config, names[0], hooks)
                 else:
-                    result = engine.apply_project(app.config, name, force=force, hooks=hooks)
-            results.append(result)
-            if result.backup_ref:
-                app.say(f"{name}: the previous work tree is saved as {result.backup_ref}")
-            if not app.json:
-                extra = " + custom-source" if result.custom_source else ""
-                if result.up_to_date:
-                    what = "up to date, "
-                elif result.reused:
-                    fresh = len(result.applied) - result.reused
-                    what = f"{result.reused} reused + {fresh} applied, "
-                else:
-                    what = ""
-                app.out.print(
-                    f"[green]{name}[/]: {what}{len(result.applied)} patches{extra} on "
-                    f"{result.base[:12]} → {result.work_tree} "
-                    f"(branch {result.branch}, head {result.head[:12]})",
-                    highlight=False,
-                )
+                    result = engine.apply_project(app.config, names[0], force=force, hooks=hooks)
+            outcomes: list[engine.ApplyResult | BaseException] = [result]
+        else:
+            outcomes = _in_parallel(app, names, force)
+    results = [o for o in outcomes if not isinstance(o, BaseException)]
+    for result in results:
+        _report(app, result)
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    if failed:
+        raise failed[0]  # the first one decides the exit status; the others were said
     if app.json:
         app.emit_json({"projects": [r.to_json() for r in results]})
+
+
+def _in_parallel(
+    app: App, names: list[str], force: bool
+) -> list[engine.ApplyResult | BaseException]:
+    """Every project at once, one per core; each line says which project it is about."""
+    from verda_patch import apply as engine
+    from verda_patch.parallel import run_each, workers
+
+    app.say(f"applying {len(names)} projects, {workers(len(names))} at a time")
+
+    def one(name: str) -> engine.ApplyResult:
+        hooks = engine.Hooks(notify=lambda message: app.say(f"{name}: {message}"))
+        return engine.apply_project(app.config, name, force=force, hooks=hooks)
+
+    outcomes = run_each(names, one)
+    failed = [(n, o) for n, o in zip(names, outcomes, strict=True) if isinstance(o, Exception)]
+    for name, error in failed[1:]:  # the first one is reported as the command's error
+        app.warn(f"{name}: {error}")
+    return outcomes
+
+
+def _report(app: App, result: engine.ApplyResult) -> None:
+    name = result.project
+    if result.backup_ref:
+        app.say(f"{name}: the previous work tree is saved as {result.backup_ref}")
+    if app.json:
+        return
+    extra = " + custom-source" if result.custom_source else ""
+    if result.up_to_date:
+        what = "up to date, "
+    elif result.reused:
+        what = f"{result.reused} reused + {len(result.applied) - result.reused} applied, "
+    else:
+        what = ""
+    app.out.print(
+        f"[green]{name}[/]: {what}{len(result.applied)} patches{extra} on "
+        f"{result.base[:12]} → {result.work_tree} "
+        f"(branch {result.branch}, head {result.head[:12]})",
+        highlight=False,
+    )
