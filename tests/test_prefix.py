@@ -14,7 +14,7 @@ from tests.builders import Upstream, git
 from verda_patch import apply as engine
 from verda_patch import prefix
 from verda_patch.config import load
-from verda_patch.errors import OperationFailed, PatchConflict
+from verda_patch.errors import DirtyWorkTree, OperationFailed, PatchConflict
 from verda_patch.mirror import Mirror
 
 
@@ -73,9 +73,15 @@ def test_reapply_with_nothing_changed_runs_no_am(small, caplog):
     assert first.reused == 0 and not first.up_to_date
     caplog.set_level(logging.DEBUG, logger="verda_patch.git")
     again = engine.apply_project(load(repo.path), "sample")
+    calls = [r.getMessage() for r in caplog.records]
     assert _am_calls(caplog) == []
+    assert not [c for c in calls if c.startswith(("git checkout", "git clean"))]
     assert again.head == first.head and again.reused == 4 and again.up_to_date
     assert again.to_json()["up_to_date"] is True
+    # unsaved work is still refused on the fast path
+    (again.work_tree / "f0.txt").write_text("mine\n")
+    with pytest.raises(DirtyWorkTree):
+        engine.apply_project(load(repo.path), "sample")
 
 
 def test_edit_of_the_last_patch_applies_only_that_one(small, caplog, tmp_path, monkeypatch):
@@ -217,10 +223,11 @@ def test_a_second_cache_fed_by_the_prefix_remote_runs_no_am(small, tmp_path, mon
     _up, repo = small
     remote = tmp_path / "prefixes.git"
     git(tmp_path, "init", "-q", "--bare", str(remote))
+    first = engine.apply_project(load(repo.path), "sample")  # before there is a remote
     _with_remote(repo.path, remote)
     said: list[str] = []
-    first = engine.apply_project(load(repo.path), "sample", hooks=engine.Hooks(notify=said.append))
-    assert "pushed 4 prefixes" in " ".join(said)
+    again = engine.apply_project(load(repo.path), "sample", hooks=engine.Hooks(notify=said.append))
+    assert again.up_to_date and "pushed 4 prefixes" in " ".join(said)
     assert len(git(remote, "for-each-ref", prefix.REF_PREFIX).splitlines()) == 4
 
     second = tmp_path / "second-machine"

@@ -571,11 +571,21 @@ class Job:
     remote: Remote | None = None
 
 
-def plan(config: RepoConfig, mirror: Mirror, base: str, series: Series, hooks: Hooks) -> Job:
-    """The longest prefix of ``series`` built before (this cache, else the prefix-remote)."""
+def plan(
+    config: RepoConfig,
+    mirror: Mirror,
+    base: str,
+    series: Series,
+    hooks: Hooks,
+    trusted: str | None = None,
+) -> Job:
+    """The longest prefix of ``series`` built before (this cache, else the prefix-remote).
+
+    ``trusted``: the commit the work tree holds, built and checked by an earlier run.
+    """
     cache = prefixes.Prefixes(mirror.path)
     keys = prefixes.chain(base, series.digests, code_stamp())
-    found = prefixes.find(cache, base, series.files, keys, series.mail, hooks.notify)
+    found = prefixes.find(cache, base, series.files, keys, series.mail, hooks.notify, trusted)
     remote = Remote.for_config(config, mirror, hooks.notify)
     if remote is not None:
         found = take(remote, cache, base, series.files, keys, series.mail, found)
@@ -756,6 +766,7 @@ def apply_project(
             hooks.say(f"warning: {held.warning(project)}")
     backup_ref = None
     previous = None
+    state = None
     if tree.exists():
         state = tree.read_state()
         if state and state.get("phase") == "conflict" and not force:
@@ -786,7 +797,31 @@ def apply_project(
             previous = state["previous_head"]  # an interrupted run: keep the real "before"
     else:
         tree.create(mirror)
-    job = plan(config, mirror, commit, series, hooks)
+    # the tree as an earlier run left it: its HEAD was checked when it was built
+    trusted = previous if previous and not state and previous == tree.synced() else None
+    job = plan(config, mirror, commit, series, hooks, trusted)
+    if (
+        job.plan.complete
+        and trusted == job.plan.commit
+        and backup_ref is None
+        and not custom_files(config.root, project)
+        and tree.on_branch()
+    ):
+        # nothing changed: no state file, no checkout, no git am
+        if job.remote is not None:
+            _share(job.remote, job, commit, job.plan.commit)
+        if hooks.progress:
+            hooks.progress(len(series), len(series))
+        return ApplyResult(
+            project,
+            tree.path,
+            tree.branch,
+            commit,
+            job.plan.commit,
+            tuple(series.files),
+            reused=len(series),
+            up_to_date=True,
+        )
     tree.write_state(
         {
             "operation": operation,

@@ -254,17 +254,21 @@ def find(
     keys: Sequence[str],
     mail_of: Callable[[int], bytes],
     notify: Notify | None = None,
+    trusted: str | None = None,
 ) -> Plan:
     """The longest verified prefix of the series in this cache.
 
     The commit a ref names is checked (straight line, trailers, the tip's own
     change) before it is used; a ref that fails is dropped with a warning and
-    the next shorter one is tried, down to the base.
+    the next shorter one is tried, down to the base. ``trusted`` is a commit
+    checked before (the one the work tree holds): found again, it is taken as is.
     """
     found = {i + 1: sha for i, sha in prefixes.lookup(keys[1:]).items()}
     while found:
         start = max(found)
         commit = found[start]
+        if commit == trusted:
+            return Plan(tuple(keys), start, commit)
         why = verify(
             prefixes.mirror,
             base,

@@ -149,6 +149,11 @@ class WorkTree:
     def synced(self) -> str | None:
         return git.resolve(self.path, SYNCED_REF) if self.exists() else None
 
+    def on_branch(self) -> bool:
+        """HEAD is the branch ``verda/<project>`` (not detached, not another branch)."""
+        res = git.run(["symbolic-ref", "--quiet", "HEAD"], cwd=self.path, ok=(0, 1, 128))
+        return res.text.strip() == f"refs/heads/{self.branch}"
+
     def am_in_progress(self) -> bool:
         return (self.git_dir() / "rebase-apply").is_dir()
 
