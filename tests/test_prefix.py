@@ -340,3 +340,19 @@ def test_cache_list_and_prune_show_and_drop_the_prefix_refs(small):
     again = engine.apply_project(load(repo.path), "sample")
     assert again.head == first.head and again.reused == 0
     assert len(git(mirror, "for-each-ref", prefix.REF_PREFIX).splitlines()) == 4
+
+
+def test_check_after_apply_checks_out_nothing_and_agrees(small, caplog):
+    _up, repo = small
+    custom = repo.path / "custom-source" / "sample" / "etc" / "site.conf"
+    custom.parent.mkdir(parents=True)
+    custom.write_text("[site]\nname = verda\n")
+    first = engine.apply_project(load(repo.path), "sample")
+    assert first.custom_source
+    caplog.set_level(logging.DEBUG, logger="verda_patch.git")
+    with engine.scratch_tree(load(repo.path), "sample") as (_tree, head):
+        assert head == first.head  # the same custom-source commit on the same prefix
+    result = repo.run("check", "sample")
+    assert result.exit_code == 0, result.output
+    calls = [r.getMessage() for r in caplog.records]
+    assert not [c for c in calls if c.startswith(("git am", "git checkout"))]

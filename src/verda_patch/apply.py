@@ -982,7 +982,9 @@ def scratch_tree(
 ) -> Iterator[tuple[WorkTree, str]]:
     """A throw-away work tree with the series applied; the user's is never touched.
 
-    Yields (tree, head). Used by check, review, archive and cherry-pick.
+    Yields (tree, head). Used by check, review, archive and cherry-pick, which
+    read its commits, not its files: when the whole series comes from the
+    prefix cache, the files are not checked out at all.
     """
     import tempfile
 
@@ -997,7 +999,14 @@ def scratch_tree(
     try:
         tree.create(mirror)
         job = plan(config, mirror, commit, series, hooks)
-        git.run(["checkout", "--quiet", "-B", tree.branch, job.plan.commit], cwd=path)  # 40-hex
+        if job.rest:
+            git.run(["checkout", "--quiet", "-B", tree.branch, job.plan.commit], cwd=path)
+        else:
+            # nothing to apply: the readers (check, review, archive) read git objects,
+            # so the branch and an index (for custom-source) do without a checkout
+            git.run(["update-ref", f"refs/heads/{tree.branch}", job.plan.commit], cwd=path)
+            git.run(["symbolic-ref", "HEAD", f"refs/heads/{tree.branch}"], cwd=path)
+            git.run(["read-tree", "HEAD"], cwd=path)
         head = build(config, tree, commit, hooks, job, three_way=False)
         ok = True
         yield tree, head
