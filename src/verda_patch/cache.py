@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -89,25 +89,31 @@ def disk_size(path: Path) -> int:
     return total
 
 
+def _mirrors(root: Path) -> Iterator[tuple[Path, str | None]]:
+    """Each mirror under ``root`` with its upstream (credentials removed), if it names one."""
+    for path in sorted(root.glob("*.git")):
+        if not (path / "objects").is_dir() or path.is_symlink():
+            continue
+        url = git.run(
+            ["config", "--get", "remote.origin.url"], cwd=path, ok=(0, 1, 128)
+        ).text.strip()
+        yield path, upstreams.redact(url) if url else None
+
+
 class Mirrors:
     """``<key>.git``: a bare mirror of one upstream (see :mod:`verda_patch.mirror`)."""
 
     name = "mirror"
 
     def entries(self, root: Path) -> Iterable[Entry]:
-        for path in sorted(root.glob("*.git")):
-            if not (path / "objects").is_dir() or path.is_symlink():
-                continue
-            url = git.run(
-                ["config", "--get", "remote.origin.url"], cwd=path, ok=(0, 1, 128)
-            ).text.strip()
+        for path, upstream in _mirrors(root):
             fetched = _mtime(path / mirror.FETCHED_MARK) or _mtime(path / "packed-refs")
             yield Entry(
                 kind=self.name,
                 name=path.name.removesuffix(".git"),
                 path=path,
                 size=disk_size(path),
-                upstream=upstreams.redact(url) if url else None,
+                upstream=upstream,
                 last_used=_mtime(path / mirror.USED_MARK) or fetched or _mtime(path),
                 last_fetch=fetched,
             )
@@ -135,9 +141,7 @@ class PrefixRefs:
     name = "prefixes"
 
     def entries(self, root: Path) -> Iterable[Entry]:
-        for path in sorted(root.glob("*.git")):
-            if not (path / "objects").is_dir() or path.is_symlink():
-                continue
+        for path, upstream in _mirrors(root):
             refs = git.run(
                 ["for-each-ref", "--format=%(refname)", prefix.REF_PREFIX],
                 cwd=path,
@@ -145,15 +149,12 @@ class PrefixRefs:
             ).text.split()
             if not refs:
                 continue
-            url = git.run(
-                ["config", "--get", "remote.origin.url"], cwd=path, ok=(0, 1, 128)
-            ).text.strip()
             yield Entry(
                 kind=self.name,
                 name=path.name.removesuffix(".git") + prefix.ENTRY_SUFFIX,
                 path=path,
                 size=sum(len(r) + 42 for r in refs),  # as a packed-refs line each
-                upstream=upstreams.redact(url) if url else None,
+                upstream=upstream,
                 last_used=_mtime(path / prefix.USED_MARK) or _mtime(path),
                 last_fetch=None,
             )
