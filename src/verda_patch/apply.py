@@ -761,9 +761,6 @@ def apply_project(
     """Rebuild the work tree of ``project`` from its base and patch files."""
     hooks = hooks or Hooks()
     tree, mirror, commit, series = prepare(config, project, hooks, base=base, patches=patches)
-    if base is None:  # the pinned base: say which patches repeat what it already holds
-        for held in presence.held_by_base(config, project, series, hooks.notify, build=False):
-            hooks.say(f"warning: {held.warning(project)}")
     backup_ref = None
     previous = None
     state = None
@@ -800,6 +797,11 @@ def apply_project(
     # the tree as an earlier run left it: its HEAD was checked when it was built
     trusted = previous if previous and not state and previous == tree.synced() else None
     job = plan(config, mirror, commit, series, hooks, trusted)
+    if base is None and job.rest:
+        # the pinned base: say which patches repeat what it already holds (those
+        # applied now; the reused ones were said when they were built on it)
+        for held in presence.held_by_base(config, project, job.rest, hooks.notify, build=False):
+            hooks.say(f"warning: {held.warning(project)}")
     if (
         job.plan.complete
         and trusted == job.plan.commit
