@@ -154,8 +154,10 @@ def measure(s: Setup, repeat: int) -> dict[str, list[float]]:
 def remote_run(s: Setup) -> dict[str, object]:
     """A second cache fed only by a prefix-remote: how many git am runs it needs."""
     assert s.cur_repo and s.cur_cache
+    # a remote that holds the upstream's history, as a CI fleet's would (an
+    # internal mirror of the upstream): pushes then carry only the prefixes
     remote = s.fresh("prefix-remote.git")
-    git(remote.parent, "init", "-q", "--bare", str(remote))
+    git(remote.parent, "clone", "-q", "--bare", s.upstream, str(remote))
     settings = s.cur_repo / "verda-patch.yaml"
     settings.write_text(f"prefix-remote: {remote}\n")
     # the first machine: its apply pushes what it has built

@@ -266,7 +266,7 @@ def test_a_poisoned_prefix_remote_does_not_change_the_build(small, tmp_path, mon
     said: list[str] = []
     again = engine.apply_project(load(second), "sample", hooks=engine.Hooks(notify=said.append))
     assert any("wrong prefix" in s and "0004-f3.patch" in s for s in said), said
-    assert again.head == first.head
+    assert again.head == first.head and again.reused == 3  # up to the forged commit
     assert git(remote, "rev-parse", name) == forged  # never overwritten by us
 
 

@@ -19,6 +19,8 @@ are checked commit by commit first (:mod:`verda_patch.prefix_remote`).
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -149,8 +151,11 @@ def mail_patch_ids(repo: Path, mails: Sequence[bytes]) -> list[str | None]:
     """The patch-id of each mail's diff, in order (None where git finds no diff)."""
     stream = bytearray()
     for i, data in enumerate(mails):
-        body = data.split(b"\n", 1)[1] if data.startswith(b"From ") else data
-        stream += b"From %040x Mon Sep 17 00:00:00 2001\n" % (i + 1) + body
+        # the diff alone: patch-id takes a message line that starts with a commit
+        # id ("9908d87d… we observe …") for the start of another patch
+        _message, separator, diff = data.partition(b"\n---\n")
+        stream += b"From %040x Mon Sep 17 00:00:00 2001\n\n" % (i + 1)
+        stream += diff if separator else data
         if not stream.endswith(b"\n"):
             stream += b"\n"
     res = git.run(_patch_id_args(), cwd=repo, input=bytes(stream))
@@ -205,6 +210,17 @@ def links(repo: Path, since: str, until: str) -> list[Link]:
     return out
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """Why a prefix is not what its key says; ``position``: its first wrong commit (0: all)."""
+
+    position: int
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
 def verify(
     repo: Path,
     base: str,
@@ -214,34 +230,64 @@ def verify(
     *,
     diff_from: int,
     through: str | None = None,
-) -> str | None:
+) -> Rejection | None:
     """None when ``commit`` is what applying the patches ``files`` on ``base`` builds.
 
     Every commit must sit on a straight line from ``base`` and carry its patch's
     ``Verda-Patch`` trailer; positions after ``diff_from`` must make exactly
-    their patch's change (patch-id, whitespace kept), ``mails`` being theirs;
-    with ``through``, commit ``diff_from`` must be that one. Otherwise the reason.
+    their patch's change, ``mails`` being theirs: the same patch-id (whitespace
+    kept), or, where git's diff of the commit groups the hunks otherwise, the
+    same tree when the patch is applied again on the commit's parent. With
+    ``through``, commit ``diff_from`` must be that one.
     """
     chain = links(repo, base, commit)
     if len(chain) != len(files):
-        return f"it has {len(chain)} commits on the base, the series {len(files)} patches"
+        return Rejection(0, f"it has {len(chain)} commits on the base, not {len(files)}")
     parent = base
     for i, (link, want) in enumerate(zip(chain, files, strict=True), 1):
         if link.parents != (parent,):
-            return f"commit {i} ({link.sha[:12]}) is not on a straight line from the base"
+            return Rejection(i, f"commit {i} ({link.sha[:12]}) is not in line from the base")
         if link.trailer != want:
-            return f"commit {i} ({link.sha[:12]}) is for {link.trailer}, not {want}"
+            return Rejection(i, f"commit {i} ({link.sha[:12]}) is for {link.trailer}, not {want}")
         parent = link.sha
     if through and chain[diff_from - 1].sha != through:
-        return f"it does not build on this cache's commit for {files[diff_from - 1]}"
+        return Rejection(0, f"it does not build on this cache's commit for {files[diff_from - 1]}")
     if diff_from < len(chain):
         since = chain[diff_from - 1].sha if diff_from else base
         theirs = commit_patch_ids(repo, since, commit)
         ours = mail_patch_ids(repo, mails)
-        for i, (link, pid) in enumerate(zip(chain[diff_from:], ours, strict=False), diff_from + 1):
-            if pid is None or theirs.get(link.sha) != pid:
-                return f"commit {i} ({link.sha[:12]}) does not make the change of {files[i - 1]}"
+        for i, (link, pid, mail) in enumerate(
+            zip(chain[diff_from:], ours, mails, strict=False), diff_from + 1
+        ):
+            if pid is not None and theirs.get(link.sha) == pid:
+                continue
+            if not _applies_to(repo, link.parents[0], link.sha, mail):
+                return Rejection(
+                    i, f"commit {i} ({link.sha[:12]}) does not make the change of {files[i - 1]}"
+                )
     return None
+
+
+def _applies_to(repo: Path, parent: str, commit: str, mail: bytes) -> bool:
+    """Applying ``mail``'s diff on ``parent`` gives ``commit``'s tree (a temporary index)."""
+    _message, separator, diff = mail.partition(b"\n---\n")
+    index = repo / f"verda-verify-{os.getpid()}-{threading.get_ident()}.index"
+    env = {"GIT_INDEX_FILE": str(index)}
+    try:
+        git.run(["read-tree", parent], cwd=repo, env=env)
+        res = git.run(
+            ["apply", "--cached", "-"],
+            cwd=repo,
+            env=env,
+            input=diff if separator else mail,
+            ok=(0, 1, 128),
+        )
+        if res.returncode:
+            return False
+        tree = git.out(["write-tree"], cwd=repo, env=env)
+    finally:
+        index.unlink(missing_ok=True)
+    return tree == git.out(["rev-parse", f"{commit}^{{tree}}"], cwd=repo)
 
 
 Notify = Callable[[str], None]

@@ -147,14 +147,17 @@ def take(
             diff_from=local.start,
             through=local.commit if local.start else None,
         )
+        good = start if why is None else max(why.position - 1, 0)
         if why is not None:
+            kept = f"; its first {good} are used" if good > local.start else "; not used"
             remote._say(
                 f"warning: prefix-remote {remote.location} offered a wrong prefix for "
-                f"{files[start - 1]} ({why}); not used, building it here"
+                f"{files[start - 1]} ({why}){kept}, building the rest here"
             )
+        if good <= local.start:
             return local
-        chain = prefixes.links(cache.mirror, local.commit, commit)
+        chain = prefixes.links(cache.mirror, local.commit, commit)[: good - local.start]
         cache.record([(keys[local.start + i + 1], link.sha) for i, link in enumerate(chain)])
     finally:
         remote.forget(keys[start])
-    return prefixes.Plan(tuple(keys), start, commit)
+    return prefixes.Plan(tuple(keys), good, chain[-1].sha)

@@ -39,6 +39,11 @@ def apply(
     markers (or a clean merge staged for review) where a 3-way merge of that
     patch could make them: resolve, 'git add', 'apply --continue PROJECT',
     then 'export PROJECT' to refresh the patch file; or 'apply --abort PROJECT'.
+
+    Incremental: the longest unchanged prefix of the series built before (in
+    this work tree, any tree using the same cache, or the prefix-remote) is
+    reused and only the rest applied; with nothing changed it says "up to
+    date" and runs no git am. Several projects are built in parallel.
     """
     from verda_patch import apply as engine
     from verda_patch.errors import UserError
