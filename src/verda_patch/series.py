@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from verda_patch.config import RepoConfig
-from verda_patch.errors import PatchError
-from verda_patch.patchfile import Patch, parse_bytes
-from verda_patch.store import Store, write_atomic
+from verda_patch.errors import PatchError, UnreadablePatches
+from verda_patch.patchfile import Patch
+from verda_patch.store import Entry, Store, write_atomic
 
 MEMO = ".verda/mail-digests.json"
 MakeMail = Callable[[Patch], bytes]
@@ -54,11 +54,15 @@ class Series:
         *,
         raw: Sequence[bytes] | None = None,
         parsed: dict[int, Patch] | None = None,
+        store: Store | None = None,
+        entries: Sequence[Entry] = (),
     ) -> None:
         self.files = list(files)
         self.paths = list(paths)
         self._make_mail = make_mail
         self._raw = raw
+        self._store = store
+        self._entries = list(entries)
         self._parsed: dict[int, Patch] = dict(parsed or {})
         self._mails: dict[int, bytes] = {}
         self.digests: list[str] = []
@@ -80,24 +84,59 @@ class Series:
 
     @classmethod
     def load(cls, config: RepoConfig, project: str, make_mail: MakeMail, stamp: str) -> Series:
-        """Every patch file of ``project``; only files the memo does not know are parsed."""
-        entries = Store(config).entries(project)
-        raw = []
+        """Every patch file of ``project``; only files the memo does not know are parsed.
+
+        Every file is read before anything is refused: one error names each
+        file that cannot be read (as :meth:`Store.load` does); untrusted mode's
+        limits hold for every file parsed, and its size limit before reading.
+        """
+        store = Store(config)
+        entries = store.entries(project)
+        raw: list[bytes] = []
+        errors: list[PatchError] = []
+        policy = config.policy
         for entry in entries:
             try:
+                if policy.untrusted and (
+                    problem := policy.check(
+                        "patch_bytes", entry.path.stat().st_size, "its size in bytes"
+                    )
+                ):
+                    raise PatchError(problem, file=entry.path)
                 raw.append(entry.path.read_bytes())
             except OSError as exc:
-                raise PatchError(f"cannot read: {exc.strerror}", file=entry.path) from None
-        series = cls([e.file for e in entries], [e.path for e in entries], make_mail, raw=raw)
+                errors.append(PatchError(f"cannot read: {exc.strerror}", file=entry.path))
+                raw.append(b"")
+            except PatchError as exc:
+                errors.append(exc)
+                raw.append(b"")
+        if errors:
+            raise UnreadablePatches(errors)
+        series = cls(
+            [e.file for e in entries],
+            [e.path for e in entries],
+            make_mail,
+            raw=raw,
+            store=store,
+            entries=entries,
+        )
         memo = _read_memo(config.root / MEMO, stamp)
         fresh: dict[str, list[str]] = {}
         for i, (name, data) in enumerate(zip(series.files, raw, strict=True)):
             data_digest = hashlib.sha256(data).hexdigest()
             known = memo.get(name)
-            fresh_mail = not (known and known[0] == data_digest)
-            mail_digest = digest(series.mail(i)) if fresh_mail or not known else known[1]
+            try:
+                if known and known[0] == data_digest:
+                    mail_digest = known[1]
+                else:
+                    mail_digest = digest(series.mail(i))
+            except PatchError as exc:
+                errors.append(store.with_git_verdict(exc, entries[i].path))
+                continue
             fresh[name] = [data_digest, mail_digest]
             series.digests.append(mail_digest)
+        if errors:
+            raise UnreadablePatches(errors)
         if fresh != memo:
             _write_memo(config.root / MEMO, stamp, fresh)
         return series
@@ -108,11 +147,8 @@ class Series:
 
     def patch(self, i: int) -> Patch:
         if i not in self._parsed:
-            assert self._raw is not None
-            category = self.files[i].split("/", 1)[0]
-            self._parsed[i] = parse_bytes(
-                self._raw[i], source=self.paths[i], file=self.files[i], category=category
-            )
+            assert self._raw is not None and self._store is not None
+            self._parsed[i] = self._store.parse_data(self._entries[i], self._raw[i])
         return self._parsed[i]
 
     def mail(self, i: int) -> bytes:

@@ -22,7 +22,7 @@ from verda_patch import contain
 from verda_patch.config import RepoConfig
 from verda_patch.errors import PatchError, UnreadablePatches, UserError
 from verda_patch.gitverdict import checked_file
-from verda_patch.patchfile import Patch, parse_file
+from verda_patch.patchfile import Patch, parse_bytes, parse_file
 
 PATCHES_DIR = "patches"
 SERIES = "series"
@@ -181,9 +181,19 @@ class Store:
             if problem := policy.check("patch_bytes", size, "its size in bytes"):
                 raise PatchError(problem, file=entry.path)
         patch = parse_file(entry.path, file=entry.file, category=entry.category)
+        return self._within_hunk_limit(entry, patch)
+
+    def parse_data(self, entry: Entry, data: bytes) -> Patch:
+        """:meth:`parse` of bytes already read (the same limits)."""
+        if problem := self.config.policy.check("patch_bytes", len(data), "its size in bytes"):
+            raise PatchError(problem, file=entry.path)
+        patch = parse_bytes(data, source=entry.path, file=entry.file, category=entry.category)
+        return self._within_hunk_limit(entry, patch)
+
+    def _within_hunk_limit(self, entry: Entry, patch: Patch) -> Patch:
         # hunk headers are the diff's lines starting "@@ " (body lines never do)
         hunks = patch.diff.count(b"\n@@ ") + patch.diff.startswith(b"@@ ")
-        if problem := policy.check("hunks", hunks, "its number of hunks"):
+        if problem := self.config.policy.check("hunks", hunks, "its number of hunks"):
             raise PatchError(problem, file=entry.path)
         return patch
 
