@@ -19,12 +19,12 @@ TOUR = """\
   {work}  the patched work tree, branch verda/nova ({count} patch commits + custom-source)
 
 [bold]Try next[/] (in {repo_rel})
-  verda-patch list nova                     the patches in apply order
-  git -C .verda/work/nova log --oneline     one commit per patch, on the pinned base
-  verda-patch prune nova                    which backports upstream stable/1.x already has
-  verda-patch new nova my-fix -c general    after editing .verda/work/nova, turn it into a patch
-  verda-patch base bump nova 2.0.0          move to the next release, dropping merged patches
-  verda-patch check                         what CI runs on every pull request
+  verda-patch list nova                        the patches in apply order
+  git -C .verda/work/nova log --oneline        one commit per patch, on the pinned base
+  verda-patch prune nova --against stable/1.x  which backports stable/1.x already has (a forecast)
+  verda-patch new nova my-fix -c general       after editing .verda/work/nova, turn it into a patch
+  verda-patch base bump nova 2.0.0             move to the next release, dropping merged patches
+  verda-patch check                            what CI runs on every pull request
 
 [bold]Left behind[/] (remove it all with: rm -rf {root} {mirror})
   {root}  upstream/, and patch-repo/: a git repository of its own
