@@ -169,6 +169,26 @@ def test_ctrl_c_is_exit_130(boom) -> None:
     assert result.stderr == "verda-patch: interrupted\n"
 
 
+def _join_race() -> None:
+    # what Thread.join does when Ctrl-C lands in it and the thread ends meanwhile
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        raise RuntimeError("release unlocked lock") from None
+
+
+def test_an_error_raised_while_ctrl_c_unwinds_is_exit_130(monkeypatch) -> None:
+    # it was exit 3 "internal error: RuntimeError: release unlocked lock"
+    @click.command()
+    def racy() -> None:
+        _join_race()
+
+    monkeypatch.setitem(cli.commands, "racy", racy)
+    result = CliRunner().invoke(cli, ["racy"])
+    assert result.exit_code == EXIT_INTERRUPTED
+    assert result.stderr == "verda-patch: interrupted\n"
+
+
 def test_error_paths_are_relative_to_the_cwd(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
