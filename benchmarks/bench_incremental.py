@@ -13,7 +13,9 @@ order, cut exactly as ``bench_apply.py`` cuts them), after one untimed apply:
                 work tree (raw git, the user's config), the whole series
 
 and ``check`` right after ``apply`` (nothing changed) against ``check`` with
-the prefix cache emptied first (every commit built again, as before prefixes).
+the prefix cache and the export memo emptied first (every commit built and
+compared again, as before prefixes); also the first ``check`` of a state
+(prefixes kept, the export memo emptied) against the same reference.
 With ``--remote`` also: a second cache whose only source of prefixes is a
 ``prefix-remote`` the first one pushed to, building the series there (counts
 the ``git am`` runs: the target is none).
@@ -137,6 +139,12 @@ def measure(s: Setup, repeat: int) -> dict[str, list[float]]:
         git(mirror, "update-ref", "--stdin", input=stdin)
         assert s.cur_repo
         (s.cur_repo / ".verda" / "mail-digests.json").unlink(missing_ok=True)
+        (mirror / "verda-export-memo").unlink(missing_ok=True)
+
+    def apply_then_forget_export() -> None:
+        # the first check of a series state: prefixes built, no export verdict yet
+        verda_apply(s)
+        (mirror / "verda-export-memo").unlink(missing_ok=True)
 
     def check() -> None:
         assert s.cur_repo and s.cur_cache
@@ -146,8 +154,12 @@ def measure(s: Setup, repeat: int) -> dict[str, list[float]]:
         Case("check after apply", check, setup=lambda: verda_apply(s)),
         Case("check, prefixes emptied", check, setup=empty_prefix_cache),
     )
-    alternate([check_pair], repeat)
-    out = {c.name: c.times for pair in [*pairs, check_pair] for c in pair}
+    first_pair = (
+        Case("first check after apply", check, setup=apply_then_forget_export),
+        check_pair[1],
+    )
+    alternate([check_pair, first_pair], repeat)
+    out = {c.name: c.times for pair in [*pairs, check_pair, first_pair] for c in pair}
     return out
 
 
@@ -228,6 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             lines.append(ratio_line("incremental", f"{s.label} {kind}", b[kind], ref, target))
         ours, cold = b["check after apply"], b["check, prefixes emptied"]
         row += [seconds(ours), seconds(cold), f"{ours / cold:.2f}x"]
+        first = b["first check after apply"]
+        lines.append(
+            f"RATIO incremental {s.label} first check after apply (no export verdict "
+            f"kept): verda {first:.3f}s / check-without-prefixes {cold:.3f}s = "
+            f"{first / cold:.2f}x"
+        )
         verdict = "ok" if ours / cold <= CHECK_TARGET else "MISSED"
         lines.append(
             f"RATIO incremental {s.label} check after apply: verda {ours:.3f}s / "

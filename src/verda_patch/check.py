@@ -652,12 +652,19 @@ def _skipped(
 def check_export(
     config: RepoConfig, project: str, entries: Sequence[Entry], tree: Path, base: str
 ) -> list[Result]:
-    """Exporting the freshly applied tree must rewrite no patch file."""
+    """Exporting the freshly applied tree must rewrite no patch file.
+
+    The leading patches an earlier check found unchanged for these very commits
+    and file bytes are not compared again (:mod:`verda_patch.export_memo`).
+    """
     from verda_patch.export import export_tree
+    from verda_patch.export_memo import ExportMemo
+    from verda_patch.mirror import Mirror
 
     started = time.perf_counter()
     try:
-        outcome = export_tree(config, project, tree, base, write=False)
+        memo = ExportMemo(Mirror.for_project(config, config.project(project)).path)
+        outcome = export_tree(config, project, tree, base, write=False, memo=memo)
     except VerdaError as exc:
         return [_error_result(config, project, EXPORT, exc)]
     seconds = time.perf_counter() - started

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from verda_patch import git
+from verda_patch import export_memo, git
 from verda_patch.apply import (
     CUSTOM_SOURCE,
     FALLBACK_AUTHOR,
@@ -40,6 +40,7 @@ from verda_patch.apply import (
 )
 from verda_patch.config import RepoConfig
 from verda_patch.errors import OperationFailed, PatchError, UserError
+from verda_patch.export_memo import ExportMemo
 from verda_patch.patchfile import (
     TRAILER_KEY,
     Patch,
@@ -585,11 +586,14 @@ def export_tree(
     prune_missing: bool = False,
     progress: Progress | None = None,
     guard: Callable[[Sequence[str]], None] | None = None,
+    memo: ExportMemo | None = None,
 ) -> ExportResult:
     """Write the commits of ``base..HEAD`` in ``tree_path`` back to ``project``'s patch files.
 
     Every problem that would stop the export is found before the first write;
     ``guard`` sees the files about to be written and may refuse (raise).
+    ``memo``: the leading patches it knows unchanged are neither rendered nor
+    compared again, and what this run finds unchanged is added to it.
     """
     store = Store(config)
     categories = config.settings.categories
@@ -647,17 +651,20 @@ def export_tree(
         seen[file] = item.sha
         tracked.append((item, file))
 
-    rendered = render_commits(tree_path, base, [item.sha for item, _ in tracked])
+    # each file read once: what is compared is what the memo's key names
+    held = {file: by_file[file].path.read_bytes() for _, file in tracked if file in by_file}
+    positions = [(item.sha, file, held.get(file)) for item, file in tracked]
+    memo_keys = export_memo.keys(base, positions) if memo else []
+    skip = memo.known(memo_keys) if memo else 0
+    since = tracked[skip - 1][0].sha if skip else base
+    rendered = render_commits(tree_path, since, [item.sha for item, _ in tracked[skip:]])
     plan = _Plan()
-    verdicts: dict[str, bool] = {}
+    verdicts: dict[str, bool] = {file: True for _, file in tracked[:skip]}
     doubtful: list[tuple[ChainCommit, str, Patch]] = []
-    for item, file in tracked:
-        entry = by_file.get(file)
-        if entry is None:
+    for item, file in tracked[skip:]:
+        if file not in held:
             continue
-        verdict, old_patch = _text_verdict(
-            entry.path.read_bytes(), rendered[item.sha], file.partition("/")[2]
-        )
+        verdict, old_patch = _text_verdict(held[file], rendered[item.sha], file.partition("/")[2])
         if verdict is None and old_patch is not None:
             doubtful.append((item, file, old_patch))
         else:
@@ -673,16 +680,21 @@ def export_tree(
             )
             for (_item, file, _patch), same in zip(doubtful, outcomes, strict=True):
                 verdicts[file] = same
+    if memo:
+        changed = next((i for i, (_, f) in enumerate(tracked) if not verdicts.get(f)), None)
+        covered = min(len(tracked) if changed is None else changed, len(memo_keys))
+        memo.remember(memo_keys, skip, covered)
     for done, (item, file) in enumerate(tracked, 1):
-        new = rendered[item.sha]
         entry = by_file.get(file)
         name = file.partition("/")[2]
-        if entry is None:
+        if entry is not None and verdicts[file]:
+            plan.unchanged.append(file)
+        elif entry is None:
+            new = rendered[item.sha]
             plan.writes[file] = new
             plan.created.append(file)
-        elif verdicts[file]:
-            plan.unchanged.append(file)
         else:
+            new = rendered[item.sha]
             try:
                 was_plain = not parse_bytes(entry.path.read_bytes(), source=entry.path).has_header
             except PatchError:
