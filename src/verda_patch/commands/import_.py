@@ -47,7 +47,6 @@ _STYLE = {"cherry-pick": "cyan", "general": "green", "customs": "magenta"}
     is_flag=True,
     help="With --yes, write even when the imported series builds another tree than the queue.",
 )
-@click.option("--json", "json_", is_flag=True, hidden=True, help="Same as the global --json.")
 @pass_app
 def import_(
     app: App,
@@ -59,7 +58,6 @@ def import_(
     category: str | None,
     yes: bool,
     force: bool,
-    json_: bool,
 ) -> None:
     """Adopt a patch queue kept elsewhere as patch files of PROJECT.
 
@@ -89,8 +87,6 @@ def import_(
     from verda_patch.importer import Source, import_queue
     from verda_patch.worktree import repo_lock
 
-    if json_:
-        app.json, app.verbosity = True, -1
     given = [
         (kind, value)
         for kind, value in (("quilt", quilt), ("branch", branch), ("mbox", mbox))

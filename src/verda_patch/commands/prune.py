@@ -29,11 +29,8 @@ _STYLE = {"merged": "green", "partial": "yellow", "absent": "dim"}
     is_flag=True,
     help="Let --yes also remove customs patches that look merged.",
 )
-@click.option("--json", "json_", is_flag=True, hidden=True, help="Same as the global --json.")
 @pass_app
-def prune(
-    app: App, project: str, against: str | None, yes: bool, include_customs: bool, json_: bool
-) -> None:
+def prune(app: App, project: str, against: str | None, yes: bool, include_customs: bool) -> None:
     """Find the patches upstream already has; remove them with --yes.
 
     Each patch is merged (every upstream change it carries is in REF's whole
@@ -49,8 +46,6 @@ def prune(
     """
     from verda_patch import merged
 
-    if json_:
-        app.json, app.verbosity = True, -1
     app.projects([project])
     report = merged.detect(
         app.config, project, against, include_customs=include_customs, notify=app.say
