@@ -182,12 +182,16 @@ def test_index_updates_incrementally_and_never_outlives_the_refs(tmp_path: Path)
     assert history_index.update(mirror, db) == 1  # only the new commit is read
     with history_index.opened(mirror, db) as index:
         assert index.with_change_ids([change_id("f7")]) == {change_id("f7"): [fix]}
-        found = presence.upstream_has(mirror, index, "master", change_id=change_id("f7"))
+        by_id = presence.Query((), (change_id("f7"),))
+        [found] = presence.Lookup(mirror, index, "master").find([by_id])
         assert (found.match, found.upstream) == ("change-id", (fix,))
-        assert not presence.upstream_has(mirror, index, "1.0.0", commit=fix).present
+        by_commit = presence.Query((fix,), ())
+        assert not presence.Lookup(mirror, index, "1.0.0").find([by_commit])[0].present
     from verda_patch.mirror import Mirror
 
     cached = Mirror(str(up.path), mirror)
-    assert presence.mirror_has(cached, "master", commit=fix).match == "same-commit"
+    with history_index.for_mirror(cached) as index:
+        [found] = presence.Lookup(cached.path, index, "master").find([by_commit])
+    assert found.match == "same-commit"
     db.write_bytes(b"not a database")  # damaged: rebuilt, not trusted
     assert history_index.update(mirror, db) == 2

@@ -8,8 +8,8 @@ citing it); a revert of the revert brings it back. The candidates come from
 the mirror's :mod:`verda_patch.history_index`; which of them the target
 reaches is one ``git rev-list`` for every query of a run.
 
-:func:`upstream_has` is the small question other commands ask ("does upstream
-have this Change-Id / this commit"), e.g. ``import`` to pick a category.
+:class:`Lookup` answers a batch of such questions in one pass; ``prune``,
+``import`` (to pick a category) and :func:`held_by_base` ask through it.
 """
 
 from __future__ import annotations
@@ -17,15 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from verda_patch import git
 from verda_patch.config import RepoConfig
 from verda_patch.history_index import HistoryIndex
 from verda_patch.patchfile import Patch
-
-if TYPE_CHECKING:
-    from verda_patch.mirror import Mirror
 
 SAME_COMMIT = "same-commit"
 CHERRY_PICKED_FROM = "cherry-picked-from"
@@ -144,29 +140,6 @@ class Lookup:
                 result = Found(None, (), tuple(dict.fromkeys(undone)))
             out.append(result)
         return out
-
-
-def upstream_has(
-    repo: Path,
-    index: HistoryIndex,
-    target: str,
-    *,
-    change_id: str | None = None,
-    commit: str | None = None,
-) -> Found:
-    """Whether ``target``'s history holds the change with this Change-Id or this commit."""
-    query = Query(tuple(c for c in (commit,) if c), tuple(i for i in (change_id,) if i))
-    return Lookup(repo, index, target).find([query])[0]
-
-
-def mirror_has(
-    mirror: Mirror, target: str, *, change_id: str | None = None, commit: str | None = None
-) -> Found:
-    """:func:`upstream_has` on a mirror, its index opened (and brought current) for the call."""
-    from verda_patch import history_index
-
-    with history_index.for_mirror(mirror) as index:
-        return upstream_has(mirror.path, index, target, change_id=change_id, commit=commit)
 
 
 @dataclass(frozen=True)
